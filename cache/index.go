@@ -1,0 +1,122 @@
+package cache
+
+import (
+	"sort"
+	"strings"
+	"sync"
+)
+
+// index maps hosts and tags to the keys stored under them, so that a
+// revalidation by tag or prefix finds every page without scanning ristretto
+// (which cannot list its keys). It mirrors the store exactly: an entry is
+// added before its Set and removed when ristretto evicts or rejects that same
+// version, or when the key is deleted.
+type index struct {
+	mu     sync.Mutex                     // guards the fields below
+	byKey  map[string]indexed             // key -> what was recorded for it
+	byHost map[string]map[string]struct{} // host -> keys
+	byTag  map[string]map[string]struct{} // host + "\x00" + tag -> keys
+	bytes  int64                          // sum of recorded costs
+}
+
+type indexed struct {
+	version uint64
+	host    string
+	path    string // escaped path, without the query
+	tags    []string
+	cost    int64
+}
+
+func newIndex() *index {
+	return &index{
+		byKey:  make(map[string]indexed),
+		byHost: make(map[string]map[string]struct{}),
+		byTag:  make(map[string]map[string]struct{}),
+	}
+}
+
+// add records e, replacing whatever was recorded for its key.
+func (x *index) add(e *Entry) {
+	key := e.Key.String()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if old, ok := x.byKey[key]; ok {
+		x.removeLocked(key, old)
+	}
+	rec := indexed{version: e.version, host: e.Key.Host, path: e.Key.Path, tags: e.Tags(), cost: e.cost}
+	x.byKey[key] = rec
+	addTo(x.byHost, rec.host, key)
+	for _, t := range rec.tags {
+		addTo(x.byTag, rec.host+"\x00"+t, key)
+	}
+	x.bytes += rec.cost
+}
+
+// removeIf forgets key if what is recorded for it is version (or any
+// version, when version is 0).
+func (x *index) removeIf(key string, version uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if old, ok := x.byKey[key]; ok && (version == 0 || old.version == version) {
+		x.removeLocked(key, old)
+	}
+}
+
+func (x *index) removeLocked(key string, rec indexed) {
+	delete(x.byKey, key)
+	removeFrom(x.byHost, rec.host, key)
+	for _, t := range rec.tags {
+		removeFrom(x.byTag, rec.host+"\x00"+t, key)
+	}
+	x.bytes -= rec.cost
+}
+
+// byTagKeys returns the keys of host's pages tagged tag, sorted.
+func (x *index) byTagKeys(host, tag string) []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return sortedKeys(x.byTag[host+"\x00"+tag], nil)
+}
+
+// byPrefixKeys returns the keys of host's pages whose path starts with prefix, sorted.
+func (x *index) byPrefixKeys(host, prefix string) []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	keys := x.byHost[host]
+	return sortedKeys(keys, func(k string) bool { return strings.HasPrefix(x.byKey[k].path, prefix) })
+}
+
+func (x *index) stats() (entries int, bytes int64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.byKey), x.bytes
+}
+
+func addTo(m map[string]map[string]struct{}, name, key string) {
+	set := m[name]
+	if set == nil {
+		set = make(map[string]struct{})
+		m[name] = set
+	}
+	set[key] = struct{}{}
+}
+
+func removeFrom(m map[string]map[string]struct{}, name, key string) {
+	if set := m[name]; set != nil {
+		delete(set, key)
+		if len(set) == 0 {
+			delete(m, name)
+		}
+	}
+}
+
+func sortedKeys(set map[string]struct{}, keep func(string) bool) []string {
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		if keep == nil || keep(k) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,65 @@
+package cache
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestNormalizeQuery(t *testing.T) {
+	ignore := NewMatcher([]string{"utm_*", "gclid"})
+	tests := []struct {
+		name, in, want string
+		bad            bool
+	}{
+		{name: "empty", in: "", want: ""},
+		{name: "sorted by name", in: "b=2&a=1", want: "a=1&b=2"},
+		{name: "repeated names keep order", in: "b=2&a=9&b=1", want: "a=9&b=2&b=1"},
+		{name: "pairs kept as written", in: "q=a+b&p=%2F", want: "p=%2F&q=a+b"},
+		{name: "ignored removed", in: "utm_source=x&id=1&gclid=y", want: "id=1"},
+		{name: "ignored by decoded name", in: "utm%5Fsource=x&id=1", want: "id=1"},
+		{name: "only ignored", in: "utm_campaign=z", want: ""},
+		{name: "empty pairs dropped", in: "a=1&&b=2&", want: "a=1&b=2"},
+		{name: "byte order", in: "B=1&a=2", want: "B=1&a=2"},
+		{name: "malformed escape", in: "a=%zz", bad: true},
+		{name: "malformed escape in ignored param", in: "utm_x=%g1", bad: true},
+		{name: "truncated escape", in: "a=%4", bad: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := NormalizeQuery(tt.in, ignore)
+			if tt.bad {
+				assert.ErrorIs(t, err, ErrBadEscape)
+				return
+			}
+			assert.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestCheckPath(t *testing.T) {
+	for _, p := range []string{"/", "/a/b", "/a%2Fb", "/%7e", "/a;b", "//evil.example/x"} {
+		assert.NoError(t, CheckPath(p), p)
+	}
+	for _, p := range []string{"/a\x00", "/a%00", "/a%0a", "/a%7F", "/a%1f"} {
+		assert.ErrorIs(t, CheckPath(p), ErrControlChar, p)
+	}
+	assert.ErrorIs(t, CheckPath("/a%zz"), ErrBadEscape)
+}
+
+func TestNormalizeHost(t *testing.T) {
+	assert.Equal(t, "example.com", NormalizeHost("Example.COM:80", false))
+	assert.Equal(t, "example.com:8080", NormalizeHost("example.com:8080", false))
+	assert.Equal(t, "example.com:443", NormalizeHost("example.com:443", false))
+	assert.Equal(t, "example.com", NormalizeHost("example.com:443", true))
+	assert.Equal(t, "[::1]", NormalizeHost("[::1]:80", false))
+	assert.Equal(t, "example.com", NormalizeHost("example.com.", false))
+}
+
+func TestKeyString(t *testing.T) {
+	k, err := NewKey("example.com", "/a", "z=1&utm_source=x&y=2", NewMatcher([]string{"utm_*"}))
+	assert.NoError(t, err)
+	assert.Equal(t, "example.com/a?y=2&z=1", k.String())
+	assert.Equal(t, "/a?y=2&z=1", k.Target())
+}

@@ -1,0 +1,169 @@
+package cache
+
+import (
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// entryOverhead is what one stored key costs beyond its headers and body:
+// ristretto's item and counters, the Entry and Page structs, and the side
+// index. Counting it keeps the process within CACHE_MAX_BYTES plus a fixed
+// allowance even when pages are tiny.
+const entryOverhead = 512
+
+// A Page is one stored response: one variant of one key. A Page is never
+// changed once stored, except for the two atomic marks that govern
+// background refreshes; the serving path shares its header maps and body
+// and must treat them as read-only.
+type Page struct {
+	// Key is the page's key; Variant names the Vary variant within it.
+	Key Key
+	// Status is the origin's status code.
+	Status int
+	// Header is what a client that accepts the stored encoding is sent:
+	// the origin's headers less hop-by-hop ones, with Content-Length,
+	// Content-Encoding and Vary as the stored body requires.
+	Header http.Header
+	// Body holds the stored bytes: gzip when Gzip is true.
+	Body []byte
+	// Gzip reports that Body is gzip-compressed.
+	Gzip bool
+	// PlainHeader is what a client that does not accept gzip is sent when
+	// Gzip is true (Content-Length of the decompressed body, a weak ETag).
+	PlainHeader http.Header
+	// PlainLen is the decompressed length of Body when Gzip is true.
+	PlainLen int64
+	// Vary lists the canonical names of request headers that select this
+	// variant, and VaryValues the values the producing request had.
+	Vary       []string
+	VaryValues []string
+	// Tags are the page's Cache-Tag and Surrogate-Key names.
+	Tags []string
+	// ETag and LastModified are the validators for conditional requests.
+	ETag, LastModified string
+	// StoredAt is when the fetch that produced the page completed, and
+	// OriginAge the Age the origin itself reported, in seconds.
+	StoredAt  time.Time
+	OriginAge int64
+	// Gen is the generation taken when the fetch that produced the page
+	// started: a page never replaces one with a higher Gen.
+	Gen uint64
+
+	staleMarked  atomic.Bool  // set by a soft revalidation
+	refreshAfter atomic.Int64 // unix nanos; a background refresh may start at or after it
+}
+
+// Cost is what the page counts against CACHE_MAX_BYTES.
+func (p *Page) Cost() int64 {
+	n := int64(len(p.Body)) + headerBytes(p.Header)
+	if p.PlainHeader != nil {
+		n += headerBytes(p.PlainHeader)
+	}
+	return n
+}
+
+// VariantID identifies the page's variant within its key.
+func (p *Page) VariantID() string {
+	if len(p.Vary) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, name := range p.Vary {
+		b.WriteString(name)
+		b.WriteByte('=')
+		b.WriteString(p.VaryValues[i])
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Matches reports whether a request with header h selects this variant.
+func (p *Page) Matches(h http.Header) bool {
+	for i, name := range p.Vary {
+		if VaryValue(h, name) != p.VaryValues[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// VaryValue is the value of header name in h as variants compare it: all of
+// its lines joined with ", ".
+func VaryValue(h http.Header, name string) string {
+	vs := h[name]
+	switch len(vs) {
+	case 0:
+		return ""
+	case 1:
+		return strings.TrimSpace(vs[0])
+	}
+	return strings.TrimSpace(strings.Join(vs, ", "))
+}
+
+// MarkStale makes the page answer STALE until it is replaced.
+func (p *Page) MarkStale() { p.staleMarked.Store(true) }
+
+// StaleMarked reports whether a soft revalidation marked the page.
+func (p *Page) StaleMarked() bool { return p.staleMarked.Load() }
+
+// ClaimRefresh reports whether the caller may start the one background
+// refresh of this page now; it then holds the claim until ReleaseRefresh.
+func (p *Page) ClaimRefresh(now time.Time) bool {
+	after := p.refreshAfter.Load()
+	if after < 0 || now.UnixNano() < after {
+		return false
+	}
+	return p.refreshAfter.CompareAndSwap(after, -1)
+}
+
+// ReleaseRefresh ends a claim; no new refresh may start before retryAt.
+func (p *Page) ReleaseRefresh(retryAt time.Time) { p.refreshAfter.Store(retryAt.UnixNano()) }
+
+// An Entry is what ristretto stores under a key: every variant of it. An
+// Entry is immutable; Put builds a new one.
+type Entry struct {
+	Key      Key
+	Variants []*Page
+	version  uint64 // unique per Put: the index only forgets the version it recorded
+	cost     int64
+}
+
+// Lookup returns the variant that a request with header h selects, or nil.
+func (e *Entry) Lookup(h http.Header) *Page {
+	for _, p := range e.Variants {
+		if p.Matches(h) {
+			return p
+		}
+	}
+	return nil
+}
+
+// Tags returns the union of the variants' tags.
+func (e *Entry) Tags() []string {
+	if len(e.Variants) == 1 {
+		return e.Variants[0].Tags
+	}
+	seen := map[string]bool{}
+	var tags []string
+	for _, p := range e.Variants {
+		for _, t := range p.Tags {
+			if !seen[t] {
+				seen[t] = true
+				tags = append(tags, t)
+			}
+		}
+	}
+	return tags
+}
+
+func headerBytes(h http.Header) int64 {
+	var n int64
+	for k, vs := range h {
+		for _, v := range vs {
+			n += int64(len(k) + len(v) + 4)
+		}
+	}
+	return n
+}
