@@ -221,3 +221,15 @@ func unhex(c byte) (byte, bool) {
 	}
 	return 0, false
 }
+
+// ParseKey is the inverse of [Key.String]: the host ends at the first "/",
+// the query starts at the first "?" (an escaped path holds no raw "?").
+func ParseKey(s string) Key {
+	slash := strings.IndexByte(s, '/')
+	if slash < 0 {
+		return Key{Host: s, Path: "/"}
+	}
+	k := Key{Host: s[:slash]}
+	k.Path, k.Query, _ = strings.Cut(s[slash:], "?")
+	return k
+}

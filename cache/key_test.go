@@ -63,3 +63,13 @@ func TestKeyString(t *testing.T) {
 	assert.Equal(t, "example.com/a?y=2&z=1", k.String())
 	assert.Equal(t, "/a?y=2&z=1", k.Target())
 }
+
+func TestParseKeyInvertsString(t *testing.T) {
+	for _, k := range []Key{
+		{Host: "example.com", Path: "/a"},
+		{Host: "example.com:8080", Path: "/a/b%3F", Query: "x=1&y=%3F"},
+		{Host: "[::1]", Path: "//double"},
+	} {
+		assert.Equal(t, k, ParseKey(k.String()))
+	}
+}
