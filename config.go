@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -93,6 +94,9 @@ func (Secret) String() string { return redacted }
 
 // GoString returns "[redacted]", so %#v does not show the value either.
 func (Secret) GoString() string { return redacted }
+
+// Format prints "[redacted]" whatever the verb (%d and %x included).
+func (Secret) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
 
 // LogValue returns "[redacted]" (slog.LogValuer).
 func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }

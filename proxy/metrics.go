@@ -1,0 +1,118 @@
+package proxy
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/isrproxy/isrproxy/cache"
+)
+
+// Metrics are the Prometheus collectors of the public listener (SPEC §6).
+// A nil *Metrics counts nothing.
+type Metrics struct {
+	requests      *prometheus.CounterVec
+	inFlight      prometheus.Gauge
+	byVerdict     map[string]prometheus.Counter // resolved once: no lookup per hit
+	origin        *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	evictions     prometheus.Counter
+	rejections    prometheus.Counter
+	revalidations *prometheus.CounterVec
+}
+
+// NewMetrics registers isrproxy's collectors on reg; store feeds the
+// stored bytes and entries gauges.
+func NewMetrics(reg prometheus.Registerer, store func() (entries int, bytes int64)) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "isrproxy_requests_total", Help: "Page requests by cache status (X-Cache).",
+		}, []string{"cache"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "isrproxy_requests_in_flight", Help: "Page requests being answered now.",
+		}),
+		origin: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "isrproxy_origin_requests_total", Help: "Origin requests by reason and status (0: no answer).",
+		}, []string{"reason", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "isrproxy_origin_duration_seconds", Help: "Time to a complete origin answer, fills and refetches.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10),
+		}, []string{"reason"}),
+		evictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "isrproxy_cache_evictions_total", Help: "Pages evicted to stay within CACHE_MAX_BYTES.",
+		}),
+		rejections: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "isrproxy_cache_admission_rejections_total", Help: "Pages the cache's admission policy refused.",
+		}),
+		revalidations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "isrproxy_revalidations_total", Help: "Revalidated keys by outcome.",
+		}, []string{"outcome"}),
+		byVerdict: make(map[string]prometheus.Counter),
+	}
+	for _, v := range []string{"HIT", "MISS", "STALE", "BYPASS"} {
+		m.byVerdict[v] = m.requests.WithLabelValues(v)
+	}
+	reg.MustRegister(m.requests, m.inFlight, m.origin, m.latency, m.evictions, m.rejections, m.revalidations,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "isrproxy_cache_bytes", Help: "Bytes counted by stored pages.",
+		}, func() float64 { _, b := store(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "isrproxy_cache_entries", Help: "Stored keys.",
+		}, func() float64 { n, _ := store(); return float64(n) }),
+	)
+	return m
+}
+
+// StoreHooks returns the callbacks a cache.Config takes to count evictions
+// and rejections.
+func (m *Metrics) StoreHooks(cfg cache.Config) cache.Config {
+	if m != nil {
+		cfg.OnEvict = m.evictions.Inc
+		cfg.OnReject = m.rejections.Inc
+	}
+	return cfg
+}
+
+// Revalidated counts one revalidated key by outcome.
+func (m *Metrics) Revalidated(outcome string) {
+	if m != nil {
+		m.revalidations.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *Metrics) begin() {
+	if m != nil {
+		m.inFlight.Inc()
+	}
+}
+
+func (m *Metrics) end() {
+	if m != nil {
+		m.inFlight.Dec()
+	}
+}
+
+func (m *Metrics) served(v verdict) {
+	if m != nil {
+		m.byVerdict[v.name].Inc()
+	}
+}
+
+func (m *Metrics) originStatus(reason string, status int) {
+	if m != nil {
+		m.origin.WithLabelValues(reason, strconv.Itoa(status)).Inc()
+	}
+}
+
+func (m *Metrics) originDone(reason string, f *fetched, err error, took time.Duration) {
+	if m == nil {
+		return
+	}
+	status := 0
+	if err == nil {
+		status = f.status
+	}
+	m.originStatus(reason, status)
+	m.latency.WithLabelValues(reason).Observe(took.Seconds())
+}

@@ -1,0 +1,215 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/isrproxy/isrproxy/cache"
+)
+
+// errTooLarge reports a body over MAX_OBJECT_BYTES: it is streamed, not stored.
+var errTooLarge = errors.New("response larger than MAX_OBJECT_BYTES")
+
+// origin is the only code that builds requests to the origin: every URL it
+// sends to has the scheme and host of ORIGIN_URL, whatever the input (SPEC
+// promise 9), and the path and query exactly as keyed.
+type origin struct {
+	base      *url.URL // scheme and host of ORIGIN_URL
+	host      string   // ORIGIN_HOST, or "" for the visitor's Host
+	transport http.RoundTripper
+	slots     *semaphore.Weighted // ORIGIN_MAX_CONCURRENCY, over every origin request
+	timeout   time.Duration
+}
+
+// newTransport builds the one transport shared by fills, refetches and the
+// pass-through proxy. Compression is disabled so that what the origin sends
+// is what we see (GUIDE B4 #9).
+func newTransport(timeout time.Duration, maxConns int) *http.Transport {
+	dialer := &net.Dialer{Timeout: min(timeout, 10*time.Second), KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 nil, // never an environment proxy: the origin only
+		DialContext:           dialer.DialContext,
+		DisableCompression:    true,
+		MaxIdleConns:          max(maxConns*2, 100),
+		MaxIdleConnsPerHost:   max(maxConns, 16),
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// url returns the origin URL for an escaped path and a raw query.
+func (o *origin) url(escapedPath, rawQuery string) *url.URL {
+	u := &url.URL{Scheme: o.base.Scheme, Host: o.base.Host, RawQuery: rawQuery}
+	if p, err := url.PathUnescape(escapedPath); err == nil {
+		u.Path, u.RawPath = p, escapedPath
+	} else {
+		u.Path = escapedPath // cannot happen for checked keys
+	}
+	if u.EscapedPath() != escapedPath {
+		// Only a checked, validly escaped path is ever sent: RawPath is
+		// used as is exactly when it is a valid encoding.
+		u.RawPath = ""
+	}
+	return u
+}
+
+// hostHeader is the Host sent to the origin for a visitor's host.
+func (o *origin) hostHeader(visitorHost string) string {
+	if o.host != "" {
+		return o.host
+	}
+	return visitorHost
+}
+
+// droppedOnFill are request headers a fill or refetch never forwards: the
+// stored page must be the anonymous render of exactly the keyed URL.
+var droppedOnFill = []string{
+	"Cookie", "Authorization", "Range", "If-Range",
+	"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since",
+	"X-Original-Url", "X-Rewrite-Url", "X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
+	"Forwarded", "Content-Length", "Transfer-Encoding", "Expect", "Content-Type",
+}
+
+// hopHeaders are removed from every request and response (RFC 9110 §7.6.1).
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// removeHopHeaders deletes hop-by-hop headers and those named in Connection.
+func removeHopHeaders(h http.Header) {
+	for _, line := range h["Connection"] {
+		for _, name := range strings.Split(line, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopHeaders {
+		h.Del(name)
+	}
+}
+
+// fillRequest builds a GET for key. in is the visitor's request (nil for a
+// refetch); vary holds the header values that select the variant.
+func (o *origin) fillRequest(ctx context.Context, key cache.Key, in *http.Request, vary http.Header) *http.Request {
+	h := make(http.Header, 8)
+	clientIP := ""
+	if in != nil {
+		h = in.Header.Clone()
+		removeHopHeaders(h)
+		clientIP, _, _ = net.SplitHostPort(in.RemoteAddr)
+	} else {
+		h.Set("User-Agent", "isrproxy")
+	}
+	for k, vs := range vary {
+		h[k] = vs
+	}
+	for _, name := range droppedOnFill {
+		delete(h, name)
+	}
+	for k := range h {
+		if strings.HasPrefix(k, "X-Forwarded-") {
+			delete(h, k)
+		}
+	}
+	h.Set("Accept-Encoding", "gzip")
+	if clientIP != "" {
+		h.Set("X-Forwarded-For", clientIP)
+	}
+	h.Set("X-Forwarded-Host", key.Host)
+	h.Set("X-Forwarded-Proto", "http")
+	req := &http.Request{
+		Method:     http.MethodGet,
+		URL:        o.url(key.Path, key.Query),
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h,
+		Host:       o.hostHeader(key.Host),
+	}
+	return req.WithContext(ctx)
+}
+
+// fetched is a complete origin response, its body read into memory.
+type fetched struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// fetch sends req within the origin's concurrency limit and timeout, and
+// reads the whole body, at most limit bytes. A body cut short is an error:
+// nothing partial is ever stored.
+func (o *origin) fetch(ctx context.Context, req *http.Request, limit int64) (*fetched, error) {
+	if err := o.slots.Acquire(ctx, 1); err != nil {
+		return nil, fmt.Errorf("waiting for an origin slot: %w", err)
+	}
+	defer o.slots.Release(1)
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	resp, err := o.transport.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", req.URL.RequestURI(), err)
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength > limit {
+		return nil, errTooLarge
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", req.URL.RequestURI(), err)
+	}
+	if int64(len(body)) > limit {
+		return nil, errTooLarge
+	}
+	removeHopHeaders(resp.Header)
+	return &fetched{status: resp.StatusCode, header: resp.Header, body: body}, nil
+}
+
+// limitedTransport holds an origin slot for the life of each pass-through
+// exchange, until its body is closed (or at once for a protocol switch).
+type limitedTransport struct {
+	next  http.RoundTripper
+	slots *semaphore.Weighted
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.slots.Acquire(req.Context(), 1); err != nil {
+		return nil, fmt.Errorf("waiting for an origin slot: %w", err)
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode == http.StatusSwitchingProtocols {
+		t.slots.Release(1)
+		return resp, err
+	}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { t.slots.Release(1) }}
+	return resp, nil
+}
+
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+	done    bool
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	if !b.done {
+		b.done = true
+		b.release()
+	}
+	return err
+}

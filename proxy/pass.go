@@ -1,0 +1,159 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/isrproxy/isrproxy/cache"
+)
+
+// maxPasses bounds the pass-through table: past it, expired marks are
+// swept, and new ones dropped if none expired.
+const maxPasses = 100_000
+
+// passList remembers keys whose response was not storable, for PASS_TTL, so
+// that later requests go straight to the origin instead of queueing behind
+// a fill that cannot be shared (SPEC promise 7).
+type passList struct {
+	ttl   time.Duration
+	mu    sync.Mutex           // guards until
+	until map[string]time.Time // key -> end of its pass-through
+}
+
+func (l *passList) add(key string, now time.Time) {
+	if l.ttl <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.until == nil {
+		l.until = make(map[string]time.Time)
+	}
+	if len(l.until) >= maxPasses {
+		for k, t := range l.until {
+			if !now.Before(t) {
+				delete(l.until, k)
+			}
+		}
+		if len(l.until) >= maxPasses {
+			return
+		}
+	}
+	l.until[key] = now.Add(l.ttl)
+}
+
+func (l *passList) has(key string, now time.Time) bool {
+	if l.ttl <= 0 {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t, ok := l.until[key]
+	if ok && !now.Before(t) {
+		delete(l.until, key)
+		return false
+	}
+	return ok
+}
+
+func (l *passList) remove(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.until, key)
+}
+
+// visitorHostKey carries the visitor's normalised host to modifyResponse,
+// which sees only the outbound request.
+type visitorHostKey struct{}
+
+// pass streams r through to the origin, unstored.
+func (h *Handler) pass(w http.ResponseWriter, r *http.Request, v verdict) {
+	h.metrics.served(v)
+	out := w.Header()
+	out["X-Cache"] = v.xCache
+	out["Cache-Status"] = v.cacheStatus
+	if unsafeMethod(r.Method) {
+		host := cache.NormalizeHost(r.Host, r.TLS != nil)
+		r = r.WithContext(context.WithValue(r.Context(), visitorHostKey{}, host))
+	}
+	h.rp.ServeHTTP(w, r)
+}
+
+// rewrite builds the pass-through request: the origin's scheme and host,
+// the visitor's escaped path, the normalised query for GET and HEAD, the
+// visitor's Host (or ORIGIN_HOST), and X-Forwarded-* set afresh.
+func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
+	in := pr.In
+	query := in.URL.RawQuery
+	if in.Method == http.MethodGet || in.Method == http.MethodHead {
+		if q, err := cache.NormalizeQuery(query, h.ignore); err == nil {
+			query = q
+		}
+	}
+	pr.Out.URL = h.origin.url(in.URL.EscapedPath(), query)
+	pr.Out.Host = h.origin.hostHeader(in.Host)
+	for k := range pr.Out.Header {
+		if strings.HasPrefix(k, "X-Forwarded-") {
+			delete(pr.Out.Header, k)
+		}
+	}
+	pr.SetXForwarded()
+}
+
+// modifyResponse drops what would mislabel the answer, records the origin
+// fetch, and applies RFC 9111 §4.4: a 2xx or 3xx answer to an unsafe method
+// invalidates the stored page of its URL, Location and Content-Location.
+func (h *Handler) modifyResponse(res *http.Response) error {
+	res.Header.Del("X-Cache")
+	res.Header.Del("Cache-Status")
+	h.metrics.originStatus("bypass", res.StatusCode)
+	host, ok := res.Request.Context().Value(visitorHostKey{}).(string)
+	if !ok || res.StatusCode < 200 || res.StatusCode >= 400 {
+		return nil
+	}
+	h.invalidateURL(host, res.Request.URL)
+	for _, name := range []string{"Location", "Content-Location"} {
+		if loc := res.Header.Get(name); loc != "" {
+			if u, err := res.Request.URL.Parse(loc); err == nil {
+				sameHost := u.Host == res.Request.URL.Host || cache.NormalizeHost(u.Host, u.Scheme == "https") == host
+				if sameHost {
+					h.invalidateURL(host, u)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// invalidateURL removes every variant of the page at u on host.
+func (h *Handler) invalidateURL(host string, u *url.URL) {
+	key, err := cache.NewKey(host, u.EscapedPath(), u.RawQuery, h.ignore)
+	if err != nil {
+		return
+	}
+	ks := key.String()
+	h.flights.supersede(ks)
+	h.store.Delete(ks)
+}
+
+// passError answers a pass-through that reached no origin answer.
+func (h *Handler) passError(w http.ResponseWriter, r *http.Request, err error) {
+	h.metrics.originStatus("bypass", 0)
+	if r.Context().Err() == nil {
+		h.log.Warn("pass-through failed", "path", r.URL.Path, "err", err)
+	}
+	h.fail(w, statusFor(err), "origin unavailable")
+}
+
+func unsafeMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,411 @@
+// Package proxy is isrproxy's public handler: it answers stored pages from
+// memory, fills misses with one origin fetch per key, passes everything
+// else through to the origin, and refetches pages when asked.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/isrproxy/isrproxy/cache"
+)
+
+// Options configures a Handler. Origin and Store are required; every other
+// zero value means the SPEC default or "none", as each field says.
+type Options struct {
+	// Origin is ORIGIN_URL: only its scheme and host are used.
+	Origin *url.URL
+	// OriginHost is ORIGIN_HOST: the Host sent to the origin; "" sends the visitor's.
+	OriginHost string
+	// Store holds the pages.
+	Store *cache.Store
+	// Transport reaches the origin. Nil: one built for OriginTimeout.
+	Transport http.RoundTripper
+	// OriginTimeout bounds one origin request (ORIGIN_TIMEOUT). Zero: 30s.
+	OriginTimeout time.Duration
+	// MaxObjectBytes is the largest body stored (MAX_OBJECT_BYTES). Zero: 8 MiB.
+	MaxObjectBytes int64
+	// CacheStatuses are the storable status codes (CACHE_STATUSES). Nil: none.
+	CacheStatuses []int
+	// CompressTypes are media types gzipped once when stored (COMPRESS_TYPES). Nil: none.
+	CompressTypes []string
+	// BypassCookies names cookies that make a request pass through (BYPASS_COOKIES).
+	BypassCookies cache.Matcher
+	// IgnoreParams names query parameters dropped from keys and fills (IGNORE_QUERY_PARAMS).
+	IgnoreParams cache.Matcher
+	// AllowedHosts are the normalised hosts served (ALLOWED_HOSTS). Nil: any.
+	AllowedHosts []string
+	// RevalidateAfter is REVALIDATE_AFTER; zero keeps pages until revalidated.
+	RevalidateAfter time.Duration
+	// NegativeTTL is NEGATIVE_TTL for stored 404 and 410; zero keeps them.
+	NegativeTTL time.Duration
+	// PassTTL is how long an unstorable key passes through (PASS_TTL); zero: not remembered.
+	PassTTL time.Duration
+	// OriginMaxConcurrency caps origin requests in flight (ORIGIN_MAX_CONCURRENCY). Zero: 64.
+	OriginMaxConcurrency int
+	// RevalidateConcurrency caps refetches in flight (REVALIDATE_CONCURRENCY). Zero: 4.
+	RevalidateConcurrency int
+	// Logger receives errors and notices. Nil: discard.
+	Logger *slog.Logger
+	// Metrics, if not nil, counts requests and origin fetches.
+	Metrics *Metrics
+	// Now is the clock. Nil: time.Now.
+	Now func() time.Time
+}
+
+// Handler is the public listener's page handler.
+type Handler struct {
+	store    *cache.Store
+	origin   *origin
+	builder  builder
+	rp       *httputil.ReverseProxy
+	flights  flights
+	passes   passList
+	refetchs *semaphore.Weighted // REVALIDATE_CONCURRENCY
+	metrics  *Metrics
+	log      *slog.Logger
+	now      func() time.Time
+
+	maxObject       int64
+	bypassCookies   cache.Matcher
+	ignore          cache.Matcher
+	allowed         map[string]bool // nil: any host
+	revalidateAfter time.Duration
+	negativeTTL     time.Duration
+
+	gunzip sync.Pool // *gzip.Reader
+
+	bgCtx    context.Context // background refreshes; cancelled by Close
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
+}
+
+// New builds a Handler.
+func New(opts Options) (*Handler, error) {
+	if opts.Origin == nil || opts.Store == nil {
+		return nil, errors.New("proxy: Origin and Store are required")
+	}
+	if opts.OriginTimeout <= 0 {
+		opts.OriginTimeout = 30 * time.Second
+	}
+	if opts.MaxObjectBytes <= 0 {
+		opts.MaxObjectBytes = 8 << 20
+	}
+	if opts.OriginMaxConcurrency <= 0 {
+		opts.OriginMaxConcurrency = 64
+	}
+	if opts.RevalidateConcurrency <= 0 {
+		opts.RevalidateConcurrency = 4
+	}
+	if opts.Transport == nil {
+		opts.Transport = newTransport(opts.OriginTimeout, opts.OriginMaxConcurrency)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := &Handler{
+		store: opts.Store,
+		origin: &origin{
+			base:      &url.URL{Scheme: opts.Origin.Scheme, Host: opts.Origin.Host},
+			host:      opts.OriginHost,
+			transport: opts.Transport,
+			slots:     semaphore.NewWeighted(int64(opts.OriginMaxConcurrency)),
+			timeout:   opts.OriginTimeout,
+		},
+		builder: builder{
+			statuses:      make(map[int]bool),
+			compressTypes: make(map[string]bool),
+			maxPlain:      max(opts.MaxObjectBytes*32, 256<<20),
+		},
+		passes:          passList{ttl: opts.PassTTL},
+		refetchs:        semaphore.NewWeighted(int64(opts.RevalidateConcurrency)),
+		metrics:         opts.Metrics,
+		log:             opts.Logger,
+		now:             opts.Now,
+		maxObject:       opts.MaxObjectBytes,
+		bypassCookies:   opts.BypassCookies,
+		ignore:          opts.IgnoreParams,
+		revalidateAfter: opts.RevalidateAfter,
+		negativeTTL:     opts.NegativeTTL,
+	}
+	for _, s := range opts.CacheStatuses {
+		h.builder.statuses[s] = true
+	}
+	for _, t := range opts.CompressTypes {
+		h.builder.compressTypes[strings.ToLower(t)] = true
+	}
+	if opts.AllowedHosts != nil {
+		h.allowed = make(map[string]bool)
+		for _, a := range opts.AllowedHosts {
+			h.allowed[a] = true
+		}
+	}
+	h.bgCtx, h.bgCancel = context.WithCancel(context.Background())
+	h.rp = &httputil.ReverseProxy{
+		Rewrite:        h.rewrite,
+		Transport:      &limitedTransport{next: opts.Transport, slots: h.origin.slots},
+		ModifyResponse: h.modifyResponse,
+		ErrorHandler:   h.passError,
+		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+	}
+	return h, nil
+}
+
+// Close stops background refreshes and waits for them.
+func (h *Handler) Close() {
+	h.bgCancel()
+	h.bg.Wait()
+}
+
+// ServeHTTP answers a page request: refused, passed through, from memory,
+// or filled from the origin.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.metrics.begin()
+	defer h.metrics.end()
+	if msg := refusal(r); msg != "" {
+		h.fail(w, http.StatusBadRequest, msg)
+		return
+	}
+	host := cache.NormalizeHost(r.Host, r.TLS != nil)
+	if h.allowed != nil && !h.allowed[host] {
+		h.fail(w, http.StatusMisdirectedRequest, "host not served here")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.pass(w, r, verdictBypass)
+		return
+	}
+	key, err := cache.NewKey(host, r.URL.EscapedPath(), r.URL.RawQuery, h.ignore)
+	if err != nil {
+		h.fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if h.mustBypass(r) {
+		h.pass(w, r, verdictBypass)
+		return
+	}
+	ks := key.String()
+	entry := h.store.Get(ks)
+	if entry != nil {
+		if p := entry.Lookup(r.Header); p != nil {
+			h.serveStored(w, r, p)
+			return
+		}
+	}
+	if h.passes.has(ks, h.now()) {
+		h.pass(w, r, verdictBypass)
+		return
+	}
+	variant := ""
+	if entry != nil {
+		variant = variantOf(entry.Variants[0].Vary, r.Header)
+	}
+	h.miss(w, r, key, variant, false)
+}
+
+// serveStored answers from a stored page: HIT, or STALE with one
+// background refresh when the page is past its age or marked.
+func (h *Handler) serveStored(w http.ResponseWriter, r *http.Request, p *cache.Page) {
+	now := h.now()
+	age := p.OriginAge + int64(now.Sub(p.StoredAt)/time.Second)
+	if h.isStale(p, now) {
+		if p.ClaimRefresh(now) {
+			h.refreshInBackground(p)
+		}
+		h.write(w, r, p, verdictStale, age)
+		return
+	}
+	h.write(w, r, p, verdictHit, age)
+}
+
+func (h *Handler) isStale(p *cache.Page, now time.Time) bool {
+	if p.StaleMarked() {
+		return true
+	}
+	age := now.Sub(p.StoredAt)
+	if p.Status == http.StatusNotFound || p.Status == http.StatusGone {
+		return h.negativeTTL > 0 && age > h.negativeTTL
+	}
+	return h.revalidateAfter > 0 && age > h.revalidateAfter
+}
+
+// miss fills key from the origin, sharing one fetch among concurrent misses.
+func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, variant string, retried bool) {
+	ks := key.String()
+	fk := flightKey(ks, variant)
+	f, leader := h.flights.join(fk)
+	if leader {
+		// Re-check the store: a fill that finished between our lookup and
+		// join has stored the page and left the flight table (groupcache's
+		// load() makes the same check for the same interleaving).
+		if e := h.store.Get(ks); e != nil {
+			if p := e.Lookup(r.Header); p != nil {
+				f.page, f.stored = p, true
+				h.flights.finish(fk, f)
+				h.serveStored(w, r, p)
+				return
+			}
+		}
+		gen := h.store.NextGen() // taken as the fetch starts: see cache.Page.Gen
+		req := h.origin.fillRequest(context.WithoutCancel(r.Context()), key, r, nil)
+		go h.runFill(fk, f, key, req, gen)
+	}
+	if f.wait(r.Context()) != nil {
+		return // the visitor left; the fill goes on and stores the page
+	}
+	switch {
+	case errors.Is(f.err, errTooLarge):
+		h.pass(w, r, verdictMiss)
+	case f.err != nil:
+		h.fail(w, statusFor(f.err), "origin unavailable")
+	case leader:
+		v := verdictMiss
+		if f.stored {
+			v = verdictMissStored
+		}
+		h.write(w, r, f.page, v, -1)
+	case f.reason != "":
+		// Not storable: only the visitor who fetched it may see it.
+		h.pass(w, r, verdictMiss)
+	case !f.page.Matches(r.Header) && !retried:
+		// Another variant than ours: fill ours.
+		h.miss(w, r, key, variantOf(f.page.Vary, r.Header), true)
+	case !f.page.Matches(r.Header):
+		h.pass(w, r, verdictMiss)
+	default:
+		v := verdictMiss
+		if f.stored {
+			v = verdictMissStored
+		}
+		h.write(w, r, f.page, v, -1)
+	}
+}
+
+// runFill fetches for f, stores the page when it may, and publishes the result.
+func (h *Handler) runFill(fk string, f *fill, key cache.Key, req *http.Request, gen uint64) {
+	defer h.flights.finish(fk, f)
+	start := h.now()
+	got, err := h.origin.fetch(req.Context(), req, h.maxObject)
+	h.metrics.originDone("fill", got, err, h.now().Sub(start))
+	ks := key.String()
+	if err != nil {
+		f.err = err
+		if errors.Is(err, errTooLarge) {
+			h.passes.add(ks, h.now()) // a complete answer too large to store
+		} else {
+			h.log.Warn("fill failed", "key", ks, "err", err)
+		}
+		return
+	}
+	p, reason := h.builder.build(key, got, req.Header, gen, h.now())
+	f.page, f.reason = p, reason
+	if reason != "" {
+		h.passes.add(ks, h.now())
+		h.log.Debug("not stored", "key", ks, "reason", reason)
+		return
+	}
+	if f.superseded.Load() {
+		return // a revalidation started after this fetch: it stores the newer page
+	}
+	switch h.store.Put(p) {
+	case cache.Stored, cache.Replaced:
+		f.stored = true
+		h.passes.remove(ks)
+	}
+}
+
+// mustBypass reports a request that may never be answered from memory nor
+// fill: credentials, a bypass cookie, a range.
+func (h *Handler) mustBypass(r *http.Request) bool {
+	if len(r.Header["Authorization"]) > 0 || len(r.Header["Range"]) > 0 {
+		return true
+	}
+	if h.bypassCookies.Empty() {
+		return false
+	}
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var pair string
+			pair, line, _ = strings.Cut(line, ";")
+			name, _, _ := strings.Cut(pair, "=")
+			if name = strings.TrimSpace(name); name != "" && h.bypassCookies.Match(name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// variantOf names the variant that a request with header h selects under
+// the Vary names.
+func variantOf(names []string, h http.Header) string {
+	p := cache.Page{Vary: names, VaryValues: make([]string, len(names))}
+	for i, name := range names {
+		p.VaryValues[i] = cache.VaryValue(h, name)
+	}
+	return p.VariantID()
+}
+
+// refusal is why a request must be refused before anything reaches the
+// origin (SPEC §3), or "".
+func refusal(r *http.Request) string {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
+			return "a GET or HEAD request may not carry a body"
+		}
+	}
+	for _, line := range r.Header["Connection"] {
+		for _, name := range strings.Split(line, ",") {
+			switch http.CanonicalHeaderKey(strings.TrimSpace(name)) {
+			case "Host", "Content-Length", "Transfer-Encoding", "Cookie", "Authorization":
+				return "Connection may not name " + strings.TrimSpace(name)
+			}
+		}
+	}
+	for _, line := range r.Header["Upgrade"] {
+		for _, proto := range strings.Split(line, ",") {
+			if strings.EqualFold(strings.TrimSpace(proto), "h2c") {
+				return "Upgrade: h2c is not supported"
+			}
+		}
+	}
+	if err := cache.CheckPath(r.URL.EscapedPath()); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// statusFor maps an origin failure to the visitor's status: 504 on a
+// timeout, otherwise 502.
+func statusFor(err error) int {
+	var te interface{ Timeout() bool }
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &te) && te.Timeout()) {
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
+}
+
+// fail answers a page request with an error of our own.
+func (h *Handler) fail(w http.ResponseWriter, code int, msg string) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/plain; charset=utf-8")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "%d %s: %s\n", code, http.StatusText(code), msg)
+}
+
+var _ http.Handler = (*Handler)(nil)

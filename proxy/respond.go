@@ -1,0 +1,145 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/isrproxy/isrproxy/cache"
+)
+
+// A verdict is what X-Cache and Cache-Status (RFC 9211) say of an answer.
+// Their slices are shared by every answer and never modified.
+type verdict struct {
+	name        string // metrics label
+	xCache      []string
+	cacheStatus []string
+}
+
+var (
+	verdictHit        = verdict{"HIT", []string{"HIT"}, []string{"isrproxy; hit"}}
+	verdictStale      = verdict{"STALE", []string{"STALE"}, []string{"isrproxy; hit; fwd=stale"}}
+	verdictMissStored = verdict{"MISS", []string{"MISS"}, []string{"isrproxy; fwd=miss; stored"}}
+	verdictMiss       = verdict{"MISS", []string{"MISS"}, []string{"isrproxy; fwd=miss"}}
+	verdictBypass     = verdict{"BYPASS", []string{"BYPASS"}, []string{"isrproxy; fwd=bypass"}}
+)
+
+// write answers r from p. The stored header maps are shared, never cloned:
+// the slices are assigned into the response's map, which net/http only
+// reads. age < 0 sends the origin's own Age, if any.
+func (h *Handler) write(w http.ResponseWriter, r *http.Request, p *cache.Page, v verdict, age int64) {
+	h.metrics.served(v)
+	gz := p.Gzip && acceptsGzip(r.Header["Accept-Encoding"])
+	hdr := p.Header
+	if p.Gzip && !gz {
+		hdr = p.PlainHeader
+	}
+	out := w.Header()
+	for k, vs := range hdr {
+		out[k] = vs
+	}
+	out["X-Cache"] = v.xCache
+	out["Cache-Status"] = v.cacheStatus
+	if age < 0 {
+		age = p.OriginAge
+	}
+	if age > 0 || v.name != "MISS" {
+		out["Age"] = []string{strconv.FormatInt(max(age, 0), 10)}
+	}
+	if p.Status == http.StatusOK && notModified(r.Header, p) {
+		delete(out, "Content-Length")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.WriteHeader(p.Status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if !p.Gzip || gz {
+		w.Write(p.Body)
+		return
+	}
+	h.writeGunzipped(w, p.Body)
+}
+
+// writeGunzipped sends the decompressed body to a client without gzip.
+func (h *Handler) writeGunzipped(w io.Writer, body []byte) {
+	zr, _ := h.gunzip.Get().(*gzip.Reader)
+	var err error
+	if zr == nil {
+		zr, err = gzip.NewReader(bytes.NewReader(body))
+	} else {
+		err = zr.Reset(bytes.NewReader(body))
+	}
+	if err != nil {
+		return // checked when stored: cannot happen
+	}
+	io.Copy(w, zr)
+	h.gunzip.Put(zr)
+}
+
+// acceptsGzip reports whether Accept-Encoding lists gzip with q > 0.
+func acceptsGzip(lines []string) bool {
+	for _, line := range lines {
+		for line != "" {
+			var item string
+			item, line, _ = strings.Cut(line, ",")
+			coding, params, _ := strings.Cut(item, ";")
+			coding = strings.TrimSpace(coding)
+			if !strings.EqualFold(coding, "gzip") && !strings.EqualFold(coding, "x-gzip") {
+				continue
+			}
+			return qPositive(params)
+		}
+	}
+	return false
+}
+
+// qPositive reports whether the parameters of an Accept-Encoding item give
+// a q above zero (no q means 1).
+func qPositive(params string) bool {
+	for params != "" {
+		var param string
+		param, params, _ = strings.Cut(params, ";")
+		name, value, _ := strings.Cut(param, "=")
+		if strings.EqualFold(strings.TrimSpace(name), "q") {
+			q, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			return err == nil && q > 0
+		}
+	}
+	return true
+}
+
+// notModified evaluates If-None-Match (weak comparison), or else
+// If-Modified-Since, against the stored validators (RFC 9110 §13.2.2).
+func notModified(h http.Header, p *cache.Page) bool {
+	if inm := h["If-None-Match"]; len(inm) > 0 {
+		if p.ETag == "" {
+			return false
+		}
+		want := strings.TrimPrefix(p.ETag, "W/")
+		for _, line := range inm {
+			for _, tag := range strings.Split(line, ",") {
+				tag = strings.TrimSpace(tag)
+				if tag == "*" || strings.TrimPrefix(tag, "W/") == want {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	ims := h.Get("If-Modified-Since")
+	if ims == "" || p.LastModified == "" {
+		return false
+	}
+	since, err := http.ParseTime(ims)
+	if err != nil {
+		return false
+	}
+	modified, err := http.ParseTime(p.LastModified)
+	return err == nil && !modified.Truncate(time.Second).After(since)
+}

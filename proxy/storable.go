@@ -1,0 +1,207 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/isrproxy/isrproxy/cache"
+)
+
+// builder turns a complete origin response into a [cache.Page], and says
+// whether it may be stored (SPEC §3).
+type builder struct {
+	statuses      map[int]bool
+	compressTypes map[string]bool
+	maxPlain      int64 // bound on a stored gzip body's decompressed size
+}
+
+// build returns the page for f, fetched for key with generation gen, and
+// the reason it must not be stored ("" when it may be). The page is built
+// even when it is not storable: the visitor who fetched it is answered with it.
+func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint64, now time.Time) (*cache.Page, string) {
+	h := f.header.Clone()
+	p := &cache.Page{Key: key, Status: f.status, Body: f.body, Gen: gen, StoredAt: now}
+	reason := b.refusal(f)
+
+	if age, err := strconv.ParseInt(strings.TrimSpace(h.Get("Age")), 10, 64); err == nil && age > 0 {
+		p.OriginAge = age
+	}
+	h.Del("Age")
+	h.Del("Content-Length")
+
+	varyNames, star := parseVary(h)
+	if star && reason == "" {
+		reason = "Vary: *"
+	}
+	for _, name := range varyNames {
+		switch name {
+		case "Accept-Encoding", "Cookie", "Authorization": // satisfied by construction
+		default:
+			p.Vary = append(p.Vary, name)
+			p.VaryValues = append(p.VaryValues, cache.VaryValue(varyReq, name))
+		}
+	}
+
+	switch enc := strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding"))); enc {
+	case "", "identity":
+		h.Del("Content-Encoding")
+		if len(p.Body) > 0 && b.compressible(h.Get("Content-Type")) {
+			var buf bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+			zw.Write(p.Body)
+			zw.Close()
+			p.PlainLen = int64(len(p.Body))
+			p.Body, p.Gzip = buf.Bytes(), true
+			h.Set("Content-Encoding", "gzip")
+			weakenETag(h)
+		}
+	case "gzip", "x-gzip":
+		n, err := gunzipLen(p.Body, b.maxPlain)
+		if err != nil {
+			if reason == "" {
+				reason = "gzip body: " + err.Error()
+			}
+			// Answer the fetcher as the origin sent it.
+			h.Set("Content-Length", strconv.Itoa(len(p.Body)))
+			p.Header = h
+			return p, reason
+		}
+		p.PlainLen, p.Gzip = n, true
+		h.Set("Content-Encoding", "gzip")
+	default:
+		if reason == "" {
+			reason = "Content-Encoding " + enc
+		}
+	}
+
+	if p.Gzip {
+		if !slices.Contains(varyNames, "Accept-Encoding") {
+			varyNames = append(varyNames, "Accept-Encoding")
+		}
+		h.Set("Vary", strings.Join(varyNames, ", "))
+		plain := h.Clone()
+		plain.Del("Content-Encoding")
+		plain.Set("Content-Length", strconv.FormatInt(p.PlainLen, 10))
+		weakenETag(plain) // another representation than the stored one
+		p.PlainHeader = plain
+	}
+	h.Set("Content-Length", strconv.Itoa(len(p.Body)))
+	p.Header = h
+	p.ETag = h.Get("Etag")
+	p.LastModified = h.Get("Last-Modified")
+	p.Tags = parseTags(h)
+	if reason == "" && f.status == http.StatusOK && (len(p.Body) == 0 || (p.Gzip && p.PlainLen == 0)) {
+		reason = "empty 200"
+	}
+	return p, reason
+}
+
+// refusal is why a response must not be stored, or "".
+func (b *builder) refusal(f *fetched) string {
+	switch {
+	case !b.statuses[f.status]:
+		return "status " + strconv.Itoa(f.status) + " not in CACHE_STATUSES"
+	case len(f.header["Set-Cookie"]) > 0:
+		return "Set-Cookie"
+	case f.status == http.StatusOK && len(f.body) == 0:
+		return "empty 200"
+	}
+	if d := cacheControlRefusal(f.header); d != "" {
+		return "Cache-Control: " + d
+	}
+	return ""
+}
+
+// cacheControlRefusal returns "private" or "no-store" when any spelling of
+// them appears among the Cache-Control directives, over every line.
+func cacheControlRefusal(h http.Header) string {
+	for _, line := range h.Values("Cache-Control") {
+		for _, d := range strings.Split(line, ",") {
+			name, _, _ := strings.Cut(d, "=")
+			name = strings.ToLower(strings.Trim(strings.TrimSpace(name), `"`))
+			if name == "private" || name == "no-store" {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// parseVary returns the canonical header names of every Vary line, and
+// whether one of them is "*".
+func parseVary(h http.Header) (names []string, star bool) {
+	for _, line := range h.Values("Vary") {
+		for _, name := range strings.Split(line, ",") {
+			name = strings.TrimSpace(name)
+			switch {
+			case name == "":
+			case name == "*":
+				star = true
+			default:
+				name = http.CanonicalHeaderKey(name)
+				if !slices.Contains(names, name) {
+					names = append(names, name)
+				}
+			}
+		}
+	}
+	return names, star
+}
+
+// parseTags returns the names in Cache-Tag and Surrogate-Key, separated by
+// spaces or commas.
+func parseTags(h http.Header) []string {
+	var tags []string
+	for _, name := range []string{"Cache-Tag", "Surrogate-Key"} {
+		for _, line := range h.Values(name) {
+			for _, t := range strings.FieldsFunc(line, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+				if !slices.Contains(tags, t) {
+					tags = append(tags, t)
+				}
+			}
+		}
+	}
+	return tags
+}
+
+func (b *builder) compressible(contentType string) bool {
+	if len(b.compressTypes) == 0 || contentType == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && b.compressTypes[mt]
+}
+
+// weakenETag makes a strong ETag weak: the bytes sent are not the origin's.
+func weakenETag(h http.Header) {
+	if et := h.Get("Etag"); et != "" && !strings.HasPrefix(et, "W/") {
+		h.Set("Etag", "W/"+et)
+	}
+}
+
+var errGzipTooLarge = errors.New("decompresses beyond the limit")
+
+// gunzipLen checks that body is a complete gzip stream and returns its
+// decompressed length, refusing one that decompresses beyond limit.
+func gunzipLen(body []byte, limit int64) (int64, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(zr, limit+1))
+	if err != nil {
+		return 0, err
+	}
+	if n > limit {
+		return 0, errGzipTooLarge
+	}
+	return n, zr.Close()
+}
