@@ -184,11 +184,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusMisdirectedRequest, "host not served here")
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.pass(w, r, verdictBypass)
+	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || len(r.Header["Upgrade"]) > 0 {
+		h.pass(w, r, verdictBypass) // other methods, WebSocket upgrades
 		return
 	}
-	key, err := cache.NewKey(host, r.URL.EscapedPath(), r.URL.RawQuery, h.ignore)
+	path := r.URL.EscapedPath()
+	if path == "" {
+		path = "/" // an absolute-form target with no path
+	}
+	key, err := cache.NewKey(host, path, r.URL.RawQuery, h.ignore)
 	if err != nil {
 		h.fail(w, http.StatusBadRequest, err.Error())
 		return

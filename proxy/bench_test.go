@@ -1,0 +1,74 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/isrproxy/isrproxy/cache"
+)
+
+// discardWriter is a ResponseWriter that keeps one header map, as net/http's
+// own does per request, so the benchmark measures the handler alone.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+// benchHandler returns a handler with one stored 16 KiB HTML page at /page.
+func benchHandler(b *testing.B) *Handler {
+	b.Helper()
+	html := strings.Repeat("<p>The quick brown fox jumps over the lazy dog, again and again.</p>\n", 240)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("ETag", `"v1"`)
+		io.WriteString(w, html)
+	}))
+	b.Cleanup(origin.Close)
+	store, err := cache.New(cache.Config{MaxBytes: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(store.Close)
+	u, _ := url.Parse(origin.URL)
+	h, err := New(Options{
+		Origin: u, Store: store, CacheStatuses: []int{200},
+		CompressTypes: []string{"text/html"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(h.Close)
+	req := httptest.NewRequest(http.MethodGet, "http://example.com/page", nil)
+	h.ServeHTTP(&discardWriter{h: http.Header{}}, req) // the fill
+	return h
+}
+
+func benchmarkHit(b *testing.B, acceptEncoding string) {
+	h := benchHandler(b)
+	req := httptest.NewRequest(http.MethodGet, "http://example.com/page", nil)
+	if acceptEncoding != "" {
+		req.Header.Set("Accept-Encoding", acceptEncoding)
+	}
+	w := &discardWriter{h: make(http.Header, 16)}
+	h.ServeHTTP(w, req)
+	if got := w.h.Get("X-Cache"); got != "HIT" {
+		b.Fatalf("X-Cache = %q, want HIT", got)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, req)
+	}
+}
+
+// BenchmarkHitGzip is a browser's hit: the stored gzip bytes, as they are.
+func BenchmarkHitGzip(b *testing.B) { benchmarkHit(b, "gzip, deflate, br") }
+
+// BenchmarkHitIdentity is a hit for a client without gzip (curl, bots).
+func BenchmarkHitIdentity(b *testing.B) { benchmarkHit(b, "") }
