@@ -98,7 +98,11 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var store *cache.Store
 	metrics := proxy.NewMetrics(reg, func() (int, int64) { return store.Stats() })
-	store, err = cache.New(metrics.StoreHooks(cache.Config{MaxBytes: cfg.CacheMaxBytes}))
+	// A sixteenth of the budget (at most 64 MiB) keeps decompressed copies of
+	// pages that clients without gzip ask for again and again; the pages
+	// themselves get the rest, so the two together stay within the budget.
+	decompressed := min(cfg.CacheMaxBytes/16, 64<<20)
+	store, err = cache.New(metrics.StoreHooks(cache.Config{MaxBytes: cfg.CacheMaxBytes - decompressed}))
 	if err != nil {
 		return err
 	}
@@ -120,6 +124,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		PassTTL:               cfg.PassTTL,
 		OriginMaxConcurrency:  cfg.OriginMaxConcurrency,
 		RevalidateConcurrency: cfg.RevalidateConcurrency,
+		DecompressedBytes:     decompressed,
 		Logger:                log,
 		Metrics:               metrics,
 	})

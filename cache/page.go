@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -53,7 +54,30 @@ type Page struct {
 
 	staleMarked  atomic.Bool  // set by a soft revalidation
 	refreshAfter atomic.Int64 // unix nanos; a background refresh may start at or after it
+	plainHits    atomic.Int32 // answers decompressed for clients without gzip
+	age          atomic.Pointer[ageHeader]
 }
+
+// ageHeader is an Age header value shared by the answers of one second.
+type ageHeader struct {
+	age   int64
+	value []string
+}
+
+// AgeHeader returns the Age header value for age seconds, built at most
+// once a second per page rather than on every hit.
+func (p *Page) AgeHeader(age int64) []string {
+	if a := p.age.Load(); a != nil && a.age == age {
+		return a.value
+	}
+	a := &ageHeader{age: age, value: []string{strconv.FormatInt(age, 10)}}
+	p.age.Store(a)
+	return a.value
+}
+
+// NotePlainHit counts an answer decompressed for a client without gzip
+// and returns how many there have been.
+func (p *Page) NotePlainHit() int32 { return p.plainHits.Add(1) }
 
 // Cost is what the page counts against CACHE_MAX_BYTES.
 func (p *Page) Cost() int64 {

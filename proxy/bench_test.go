@@ -37,7 +37,7 @@ func benchHandler(b *testing.B) *Handler {
 	u, _ := url.Parse(origin.URL)
 	h, err := New(Options{
 		Origin: u, Store: store, CacheStatuses: []int{200},
-		CompressTypes: []string{"text/html"},
+		CompressTypes: []string{"text/html"}, DecompressedBytes: 4 << 20,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dgraph-io/ristretto/v2"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/isrproxy/isrproxy/cache"
@@ -55,6 +56,9 @@ type Options struct {
 	OriginMaxConcurrency int
 	// RevalidateConcurrency caps refetches in flight (REVALIDATE_CONCURRENCY). Zero: 4.
 	RevalidateConcurrency int
+	// DecompressedBytes is the budget of the small cache of decompressed
+	// bodies kept for pages asked for repeatedly without gzip. Zero: none.
+	DecompressedBytes int64
 	// Logger receives errors and notices. Nil: discard.
 	Logger *slog.Logger
 	// Metrics, if not nil, counts requests and origin fetches.
@@ -83,7 +87,9 @@ type Handler struct {
 	revalidateAfter time.Duration
 	negativeTTL     time.Duration
 
-	gunzip sync.Pool // *gzip.Reader
+	gunzip       sync.Pool                        // *gzip.Reader
+	plain        *ristretto.Cache[string, []byte] // decompressed bodies; nil: none
+	plainMaxItem int64                            // largest body kept there
 
 	bgCtx    context.Context // background refreshes; cancelled by Close
 	bgCancel context.CancelFunc
@@ -153,6 +159,18 @@ func New(opts Options) (*Handler, error) {
 			h.allowed[a] = true
 		}
 	}
+	if opts.DecompressedBytes > 0 {
+		plain, err := ristretto.NewCache(&ristretto.Config[string, []byte]{
+			NumCounters:        max(opts.DecompressedBytes/16384*10, 1000),
+			MaxCost:            opts.DecompressedBytes,
+			BufferItems:        64,
+			IgnoreInternalCost: true,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("proxy: decompressed cache: %w", err)
+		}
+		h.plain, h.plainMaxItem = plain, opts.DecompressedBytes/8
+	}
 	h.bgCtx, h.bgCancel = context.WithCancel(context.Background())
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
@@ -168,6 +186,9 @@ func New(opts Options) (*Handler, error) {
 func (h *Handler) Close() {
 	h.bgCancel()
 	h.bg.Wait()
+	if h.plain != nil {
+		h.plain.Close()
+	}
 }
 
 // ServeHTTP answers a page request: refused, passed through, from memory,

@@ -48,7 +48,7 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, p *cache.Page, v
 		age = p.OriginAge
 	}
 	if age > 0 || v.name != "MISS" {
-		out["Age"] = []string{strconv.FormatInt(max(age, 0), 10)}
+		out["Age"] = p.AgeHeader(max(age, 0))
 	}
 	if p.Status == http.StatusOK && notModified(r.Header, p) {
 		delete(out, "Content-Length")
@@ -63,7 +63,41 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, p *cache.Page, v
 		w.Write(p.Body)
 		return
 	}
+	if body := h.plainBody(p); body != nil {
+		w.Write(body)
+		return
+	}
 	h.writeGunzipped(w, p.Body)
+}
+
+// plainBody returns p's decompressed body from the small cache of
+// decompressed bodies, filling it from the second plain answer of a page
+// on: a page asked for without gzip again and again (curl, bots, health
+// checks) is not gunzipped on every hit, and one asked for once costs no
+// memory. Nil means: decompress while writing.
+func (h *Handler) plainBody(p *cache.Page) []byte {
+	if h.plain == nil || p.PlainLen > h.plainMaxItem {
+		return nil
+	}
+	key := p.Key.String() + "\x00" + p.VariantID() + strconv.FormatUint(p.Gen, 10)
+	if body, ok := h.plain.Get(key); ok {
+		return body
+	}
+	if p.NotePlainHit() < 2 {
+		return nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(p.Body))
+	if err != nil {
+		return nil
+	}
+	body := make([]byte, 0, p.PlainLen)
+	buf := bytes.NewBuffer(body)
+	if _, err := io.Copy(buf, zr); err != nil {
+		return nil
+	}
+	body = buf.Bytes()
+	h.plain.Set(key, body, int64(len(body))+int64(len(key))+64)
+	return body
 }
 
 // writeGunzipped sends the decompressed body to a client without gzip.
