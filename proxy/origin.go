@@ -19,6 +19,15 @@ import (
 // errTooLarge reports a body over MAX_OBJECT_BYTES: it is streamed, not stored.
 var errTooLarge = errors.New("response larger than MAX_OBJECT_BYTES")
 
+// errBuffersFull reports a fetch that would take the bodies being read
+// into memory past their budget: it is streamed, not stored, this time.
+var errBuffersFull = errors.New("too many response bodies being buffered at once")
+
+// bufferBudget bounds the bytes of origin bodies being read into memory at
+// once, so that many large fills cannot push the process past
+// CACHE_MAX_BYTES + 128 MiB (promise 8).
+const bufferBudget = 64 << 20
+
 // origin is the only code that builds requests to the origin: every URL it
 // sends to has the scheme and host of ORIGIN_URL, whatever the input (SPEC
 // promise 9), and the path and query exactly as keyed.
@@ -27,6 +36,7 @@ type origin struct {
 	host      string   // ORIGIN_HOST, or "" for the visitor's Host
 	transport http.RoundTripper
 	slots     *semaphore.Weighted // ORIGIN_MAX_CONCURRENCY, over every origin request
+	buffers   *semaphore.Weighted // bufferBudget bytes of bodies being read
 	timeout   time.Duration
 }
 
@@ -167,7 +177,12 @@ func (o *origin) fetch(ctx context.Context, req *http.Request, limit int64) (*fe
 	if resp.ContentLength > limit {
 		return nil, errTooLarge
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	br := &budgetReader{r: io.LimitReader(resp.Body, limit+1), budget: o.buffers}
+	defer br.release()
+	body, err := io.ReadAll(br)
+	if errors.Is(err, errBuffersFull) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", req.URL.RequestURI(), err)
 	}
@@ -177,6 +192,27 @@ func (o *origin) fetch(ctx context.Context, req *http.Request, limit int64) (*fe
 	removeHopHeaders(resp.Header)
 	return &fetched{status: resp.StatusCode, header: resp.Header, body: body}, nil
 }
+
+// budgetReader takes every byte it reads from a shared budget, without
+// waiting: when the budget is spent it fails with errBuffersFull.
+type budgetReader struct {
+	r      io.Reader
+	budget *semaphore.Weighted
+	held   int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		if !b.budget.TryAcquire(int64(n)) {
+			return 0, errBuffersFull
+		}
+		b.held += int64(n)
+	}
+	return n, err
+}
+
+func (b *budgetReader) release() { b.budget.Release(b.held) }
 
 // limitedTransport holds an origin slot for the life of each pass-through
 // exchange, until its body is closed (or at once for a protocol switch).

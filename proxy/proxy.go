@@ -129,6 +129,7 @@ func New(opts Options) (*Handler, error) {
 			host:      opts.OriginHost,
 			transport: opts.Transport,
 			slots:     semaphore.NewWeighted(int64(opts.OriginMaxConcurrency)),
+			buffers:   semaphore.NewWeighted(max(bufferBudget, opts.MaxObjectBytes)),
 			timeout:   opts.OriginTimeout,
 		},
 		builder: builder{
@@ -292,7 +293,7 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 		return // the visitor left; the fill goes on and stores the page
 	}
 	switch {
-	case errors.Is(f.err, errTooLarge):
+	case errors.Is(f.err, errTooLarge), errors.Is(f.err, errBuffersFull):
 		h.pass(w, r, verdictMiss)
 	case f.err != nil:
 		h.fail(w, statusFor(f.err), "origin unavailable")

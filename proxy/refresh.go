@@ -137,8 +137,8 @@ func varyHeader(p *cache.Page) http.Header {
 // describe says in a few words why an origin fetch failed.
 func describe(err error) string {
 	switch {
-	case errors.Is(err, errTooLarge):
-		return "response larger than MAX_OBJECT_BYTES"
+	case errors.Is(err, errTooLarge), errors.Is(err, errBuffersFull):
+		return err.Error()
 	case statusFor(err) == http.StatusGatewayTimeout:
 		return "origin timed out"
 	}
