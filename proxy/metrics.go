@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,7 +14,7 @@ import (
 // A nil *Metrics counts nothing.
 type Metrics struct {
 	requests      *prometheus.CounterVec
-	inFlight      prometheus.Gauge
+	inFlight      atomic.Int64                  // an integer add, not a float CAS loop, on every request
 	byVerdict     map[string]prometheus.Counter // resolved once: no lookup per hit
 	origin        *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
@@ -29,9 +30,6 @@ func NewMetrics(reg prometheus.Registerer, store func() (entries int, bytes int6
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "isrproxy_requests_total", Help: "Page requests by cache status (X-Cache).",
 		}, []string{"cache"}),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "isrproxy_requests_in_flight", Help: "Page requests being answered now.",
-		}),
 		origin: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "isrproxy_origin_requests_total", Help: "Origin requests by reason and status (0: no answer).",
 		}, []string{"reason", "status"}),
@@ -53,7 +51,10 @@ func NewMetrics(reg prometheus.Registerer, store func() (entries int, bytes int6
 	for _, v := range []string{"HIT", "MISS", "STALE", "BYPASS"} {
 		m.byVerdict[v] = m.requests.WithLabelValues(v)
 	}
-	reg.MustRegister(m.requests, m.inFlight, m.origin, m.latency, m.evictions, m.rejections, m.revalidations,
+	reg.MustRegister(m.requests, m.origin, m.latency, m.evictions, m.rejections, m.revalidations,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "isrproxy_requests_in_flight", Help: "Page requests being answered now.",
+		}, func() float64 { return float64(m.inFlight.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "isrproxy_cache_bytes", Help: "Bytes counted by stored pages.",
 		}, func() float64 { _, b := store(); return float64(b) }),
@@ -83,13 +84,13 @@ func (m *Metrics) Revalidated(outcome string) {
 
 func (m *Metrics) begin() {
 	if m != nil {
-		m.inFlight.Inc()
+		m.inFlight.Add(1)
 	}
 }
 
 func (m *Metrics) end() {
 	if m != nil {
-		m.inFlight.Dec()
+		m.inFlight.Add(-1)
 	}
 }
 
