@@ -185,12 +185,19 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	err = public.Shutdown(sctx)
-	if admin != nil {
-		admin.Shutdown(sctx)
+	if err := public.Shutdown(sctx); err != nil {
+		// SHUTDOWN_TIMEOUT is spent: the requests still running (a client
+		// reading at a byte a second) are cut off, and the stop is still
+		// a clean one.
+		log.Warn("shutdown timeout: closing remaining connections", "err", err)
+		public.Close()
 	}
-	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if admin != nil {
+		actx, acancel := context.WithTimeout(context.Background(), time.Second)
+		defer acancel()
+		if admin.Shutdown(actx) != nil {
+			admin.Close()
+		}
 	}
 	return nil
 }

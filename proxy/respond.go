@@ -60,14 +60,38 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, p *cache.Page, v
 		return
 	}
 	if !p.Gzip || gz {
+		if len(p.Body) > largeBody {
+			defer setWriteDeadline(w, len(p.Body))()
+		}
 		w.Write(p.Body)
 		return
+	}
+	if p.PlainLen > largeBody {
+		defer setWriteDeadline(w, int(p.PlainLen))()
 	}
 	if body := h.plainBody(p); body != nil {
 		w.Write(body)
 		return
 	}
 	h.writeGunzipped(w, p.Body)
+}
+
+// largeBody is the size above which writing an answer may block on a slow
+// client long enough to need a deadline; smaller ones fit the socket buffers.
+const largeBody = 64 << 10
+
+// setWriteDeadline gives a large answer a minute plus the time to send it
+// at 8 KiB/s: a client reading a byte a second cannot hold a handler and a
+// connection for days (nginx's send_timeout, for one write). The returned
+// func clears the deadline, which net/http would otherwise leave on the
+// kept-alive connection for its next requests.
+func setWriteDeadline(w http.ResponseWriter, size int) (clear func()) {
+	rc := http.NewResponseController(w)
+	d := time.Minute + time.Duration(size/(8<<10))*time.Second
+	if rc.SetWriteDeadline(time.Now().Add(d)) != nil {
+		return func() {}
+	}
+	return func() { rc.SetWriteDeadline(time.Time{}) }
 }
 
 // plainBody returns p's decompressed body from the small cache of
