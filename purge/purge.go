@@ -1,0 +1,96 @@
+// Package purge serves the revalidate API (SPEC.md §5): a CMS calls
+// REVALIDATE_PATH with a shared secret and names pages by path, tag or
+// prefix; the Handler checks the call, resolves the keys and has a
+// [Revalidator] refetch, mark or remove them, synchronously or as a
+// background job. It never forwards anything to the origin itself.
+package purge
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/isrproxy/isrproxy/cache"
+)
+
+// DefaultPath is where the API answers when [Options.Path] is empty.
+const DefaultPath = "/api/revalidate"
+
+// Outcomes a [Result] reports.
+const (
+	// OutcomeReplaced: a refetch replaced the stored version.
+	OutcomeReplaced = "replaced"
+	// OutcomeStored: a refetch stored a page that was not stored before.
+	OutcomeStored = "stored"
+	// OutcomeMarked: soft mode marked the page stale (also when it was not stored).
+	OutcomeMarked = "marked"
+	// OutcomePurged: purge mode removed the page (also when it was not stored).
+	OutcomePurged = "purged"
+	// OutcomeFailed: nothing changed; Error says why.
+	OutcomeFailed = "failed"
+)
+
+// Result is the outcome for one key and variant, as the API reports it.
+type Result struct {
+	// Path is the escaped path plus normalised query ([cache.Key.Target]).
+	Path string `json:"path"`
+	// Status is the origin's status code, for refetches only.
+	Status int `json:"status,omitempty"`
+	// Outcome is one of the Outcome constants.
+	Outcome string `json:"outcome"`
+	// Error explains a failed outcome, e.g. "origin answered 503; previous
+	// version kept".
+	Error string `json:"error,omitempty"`
+}
+
+// Revalidator acts on keys; the proxy implements it. Each method returns one
+// Result per stored variant of the key, and at least one Result.
+type Revalidator interface {
+	// Refetch fetches key from the origin with a fetch that starts after the
+	// call (it never joins one already in flight) and stores it. It limits
+	// its own concurrency (REVALIDATE_CONCURRENCY) and blocks until the
+	// page is stored or the fetch has failed; a failure keeps the stored
+	// version. ctx ends the wait early (shutdown).
+	Refetch(ctx context.Context, key cache.Key) []Result
+	// MarkStale marks every variant of key stale; idempotent.
+	MarkStale(key cache.Key) []Result
+	// Purge removes every variant of key; idempotent.
+	Purge(key cache.Key) []Result
+}
+
+// Index lists stored keys; [cache.Store] implements it. The keys are
+// [cache.Key.String] forms, turned back with [cache.ParseKey].
+type Index interface {
+	// KeysByTag returns the keys of host's stored pages tagged tag.
+	KeysByTag(host, tag string) []string
+	// KeysByPrefix returns the keys of host's stored pages whose escaped
+	// path starts with prefix.
+	KeysByPrefix(host, prefix string) []string
+}
+
+// Options configures a [Handler]. Revalidator and Secret are required; every
+// other zero value has a documented default.
+type Options struct {
+	// Secret is REVALIDATE_SECRET. It must not be empty (New panics).
+	Secret string
+	// Path is REVALIDATE_PATH, such as "/api/revalidate"; "" means
+	// [DefaultPath]. A trailing "/" is ignored.
+	Path string
+	// AllowedHosts is ALLOWED_HOSTS, already normalised (lower case, no
+	// default port). nil or empty: any host may be named.
+	AllowedHosts []string
+	// Ignore is IGNORE_QUERY_PARAMS, applied by [cache.NewKey] to the query
+	// of a path target. The zero Matcher ignores nothing.
+	Ignore cache.Matcher
+	// Revalidator acts on the keys. It must not be nil (New panics).
+	Revalidator Revalidator
+	// Index resolves tags and prefixes. nil: tags and prefixes match nothing.
+	Index Index
+	// Logger gets one line per call. nil: discard.
+	Logger *slog.Logger
+	// OnResult is called once per Result with its outcome (for metrics).
+	// nil: ignored. It may be called from several goroutines at once.
+	OnResult func(outcome string)
+	// Now is the clock for lockout and job expiry. nil: [time.Now].
+	Now func() time.Time
+}

@@ -1,0 +1,202 @@
+package purge
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+
+	"github.com/isrproxy/isrproxy/cache"
+)
+
+const (
+	// maxWorkers bounds the goroutines one revalidation uses. The origin is
+	// protected by the Revalidator's own limit (REVALIDATE_CONCURRENCY);
+	// this only keeps a call over thousands of keys from starting thousands
+	// of goroutines.
+	maxWorkers = 16
+	// asyncAbove: a call whose tags and prefixes match more distinct stored
+	// pages than this always runs as a job (SPEC §5).
+	asyncAbove = 100
+)
+
+// plan is a checked call, resolved to the keys it acts on.
+type plan struct {
+	mode    string
+	host    string
+	keys    []cache.Key // distinct; paths first, in order, then tag and prefix matches
+	async   bool
+	targets *targets
+}
+
+// plan resolves t for host: path targets become keys, tags and prefixes
+// are looked up in the index. It decides whether the call runs as a job.
+func (h *Handler) plan(t *targets, host string) (*plan, error) {
+	p := &plan{mode: t.mode, host: host, targets: t}
+	seen := make(map[string]bool)
+	for _, pt := range t.paths {
+		key, err := cache.NewKey(host, pt.path, pt.query, h.opts.Ignore)
+		if err != nil { // checkTarget has already ruled this out
+			return nil, badInput("Invalid path %q: %v", pt.path, err)
+		}
+		if !seen[key.String()] {
+			seen[key.String()] = true
+			p.keys = append(p.keys, key)
+		}
+	}
+	matched := make(map[string]bool)
+	if h.opts.Index != nil {
+		var found []string
+		for _, tag := range t.tags {
+			found = append(found, h.opts.Index.KeysByTag(host, tag)...)
+		}
+		for _, prefix := range t.prefixes {
+			found = append(found, h.opts.Index.KeysByPrefix(host, prefix)...)
+		}
+		for _, s := range found {
+			matched[s] = true
+			if !seen[s] {
+				seen[s] = true
+				p.keys = append(p.keys, cache.ParseKey(s))
+			}
+		}
+	}
+	p.async = t.async || len(matched) > asyncAbove
+	return p, nil
+}
+
+// logAttrs describes p for the call's log line: counts, never the targets.
+func (p *plan) logAttrs() []slog.Attr {
+	return []slog.Attr{
+		slog.String("mode", p.mode),
+		slog.String("host", p.host),
+		slog.Int("paths", len(p.targets.paths)),
+		slog.Int("tags", len(p.targets.tags)),
+		slog.Int("prefixes", len(p.targets.prefixes)),
+		slog.Int("keys", len(p.keys)),
+		slog.Bool("async", p.async),
+	}
+}
+
+// runNow runs p while the caller waits and answers with every result. The
+// run outlives a client that hangs up, so a half-done revalidation is
+// finished either way. The caller has called h.begin.
+func (h *Handler) runNow(c *call, r *http.Request, p *plan) {
+	defer h.wg.Done()
+	ctx, cancel := h.detach(r)
+	defer cancel()
+	var mu sync.Mutex // guards results
+	results := make([]Result, 0, len(p.keys))
+	h.run(ctx, p, func(res Result) {
+		mu.Lock()
+		results = append(results, res)
+		mu.Unlock()
+	})
+	sortResults(results)
+	c.attrs = append(c.attrs, outcomeAttrs(results))
+	status, a := h.answer(results)
+	c.reply(status, a)
+}
+
+// run acts on every key of p with at most maxWorkers goroutines and hands
+// each Result to add, which must be safe for concurrent use.
+func (h *Handler) run(ctx context.Context, p *plan, add func(Result)) {
+	work := make(chan cache.Key)
+	var wg sync.WaitGroup
+	for range min(maxWorkers, len(p.keys)) {
+		wg.Go(func() {
+			for key := range work {
+				for _, res := range h.act(ctx, p.mode, key) {
+					if h.opts.OnResult != nil {
+						h.opts.OnResult(res.Outcome)
+					}
+					add(res)
+				}
+			}
+		})
+	}
+	for _, key := range p.keys {
+		work <- key
+	}
+	close(work)
+	wg.Wait()
+}
+
+// act applies mode to key and returns at least one Result, each naming its path.
+func (h *Handler) act(ctx context.Context, mode string, key cache.Key) []Result {
+	if ctx.Err() != nil { // Close: do not start what cannot finish
+		return []Result{{Path: key.Target(), Outcome: OutcomeFailed, Error: "shutting down; nothing changed"}}
+	}
+	var results []Result
+	switch mode {
+	case modeSoft:
+		results = h.opts.Revalidator.MarkStale(key)
+	case modePurge:
+		results = h.opts.Revalidator.Purge(key)
+	default:
+		results = h.opts.Revalidator.Refetch(ctx, key)
+	}
+	if len(results) == 0 {
+		return []Result{{Path: key.Target(), Outcome: OutcomeFailed, Error: "no result"}}
+	}
+	for i := range results {
+		if results[i].Path == "" {
+			results[i].Path = key.Target()
+		}
+	}
+	return results
+}
+
+// answer is the body of a finished synchronous call.
+type answer struct {
+	Revalidated bool     `json:"revalidated"`
+	Now         int64    `json:"now"` // Unix milliseconds
+	Message     string   `json:"message,omitempty"`
+	Results     []Result `json:"results"`
+}
+
+// answer builds the answer to sorted results: 200, or 502 when any failed.
+func (h *Handler) answer(results []Result) (int, answer) {
+	a := answer{Revalidated: true, Now: h.now().UnixMilli(), Results: results}
+	var failed []Result
+	for _, res := range results {
+		if res.Outcome == OutcomeFailed {
+			failed = append(failed, res)
+		}
+	}
+	if len(failed) == 0 {
+		return http.StatusOK, a
+	}
+	a.Revalidated = false
+	first := failed[0].Path + ": " + failed[0].Error
+	if len(failed) == 1 {
+		a.Message = "Error revalidating: " + first
+	} else {
+		a.Message = fmt.Sprintf("Error revalidating: %d of %d failed; first %s", len(failed), len(results), first)
+	}
+	return http.StatusBadGateway, a
+}
+
+// sortResults orders results by path, for a stable answer; variants of one
+// path keep the order the Revalidator gave.
+func sortResults(results []Result) {
+	slices.SortStableFunc(results, func(a, b Result) int { return cmp.Compare(a.Path, b.Path) })
+}
+
+// outcomeAttrs counts results by outcome for the log.
+func outcomeAttrs(results []Result) slog.Attr {
+	counts := make(map[string]int)
+	for _, res := range results {
+		counts[res.Outcome]++
+	}
+	var attrs []any
+	for _, o := range []string{OutcomeReplaced, OutcomeStored, OutcomeMarked, OutcomePurged, OutcomeFailed} {
+		if counts[o] > 0 {
+			attrs = append(attrs, slog.Int(o, counts[o]))
+		}
+	}
+	return slog.Group("outcomes", attrs...)
+}
