@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -144,7 +145,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	})
 	defer api.Close()
 
-	public := newServer(proxy.AccessLog(route(cfg.RevalidatePath, api, pages), log), log)
+	var active atomic.Int64 // requests in flight on the public listener
+	public := newServer(counted(&active, proxy.AccessLog(route(cfg.RevalidatePath, api, pages), log)), log)
 	publicLn, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("LISTEN_ADDR: %w", err)
@@ -185,7 +187,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := public.Shutdown(sctx); err != nil {
+	if err := shutdown(sctx, public, &active); err != nil {
 		// SHUTDOWN_TIMEOUT is spent: the requests still running (a client
 		// reading at a byte a second) are cut off, and the stop is still
 		// a clean one.
@@ -200,6 +202,36 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		}
 	}
 	return nil
+}
+
+// shutdown stops s gracefully: no new connections, in-flight requests
+// finish. http.Server.Shutdown alone waits up to 5 s for connections that
+// never sent a request (browsers open them ahead of time); once no request
+// is in flight, those are closed at once.
+func shutdown(ctx context.Context, s *http.Server, active *atomic.Int64) error {
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(ctx) }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if active.Load() == 0 {
+				s.Close()
+			}
+		}
+	}
+}
+
+// counted counts the requests in flight through h.
+func counted(n *atomic.Int64, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		defer n.Add(-1)
+		h.ServeHTTP(w, r)
+	})
 }
 
 // route sends the revalidate API (its path and everything under it) to api

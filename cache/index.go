@@ -86,6 +86,22 @@ func (x *index) byPrefixKeys(host, prefix string) []string {
 	return sortedKeys(keys, func(k string) bool { return strings.HasPrefix(x.byKey[k].path, prefix) })
 }
 
+// victim returns a key other than keep when the recorded bytes exceed max,
+// or "". Map iteration order makes the choice random.
+func (x *index) victim(keep string, max int64) string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.bytes <= max {
+		return ""
+	}
+	for k := range x.byKey {
+		if k != keep {
+			return k
+		}
+	}
+	return ""
+}
+
 func (x *index) stats() (entries int, bytes int64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()

@@ -113,13 +113,17 @@ func (p *Page) Matches(h http.Header) bool {
 	return true
 }
 
+// VaryAbsent is the VaryValue of a header the request did not send: not the
+// same variant as an empty one. (A header value cannot hold a NUL.)
+const VaryAbsent = "\x00"
+
 // VaryValue is the value of header name in h as variants compare it: all of
-// its lines joined with ", ".
+// its lines joined with ", ", or VaryAbsent.
 func VaryValue(h http.Header, name string) string {
 	vs := h[name]
 	switch len(vs) {
 	case 0:
-		return ""
+		return VaryAbsent
 	case 1:
 		return strings.TrimSpace(vs[0])
 	}

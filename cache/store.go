@@ -64,7 +64,9 @@ type Config struct {
 // it is synchronous: when Put returns Stored or Replaced the page is visible
 // to every later Get; when Delete returns, it is gone.
 type Store struct {
-	rc    *ristretto.Cache[string, *Entry]
+	maxBytes int64
+	onEvict  func()
+	rc       *ristretto.Cache[string, *Entry]
 	index *index
 	gen   atomic.Uint64 // last generation handed out
 	seed  maphash.Seed
@@ -76,7 +78,7 @@ func New(cfg Config) (*Store, error) {
 	if cfg.MaxBytes <= 0 {
 		return nil, fmt.Errorf("cache: MaxBytes must be positive, got %d", cfg.MaxBytes)
 	}
-	s := &Store{index: newIndex(), seed: maphash.MakeSeed()}
+	s := &Store{maxBytes: cfg.MaxBytes, onEvict: cfg.OnEvict, index: newIndex(), seed: maphash.MakeSeed()}
 	// About ten counters per page that may be stored, counting 4 KiB a page
 	// (ristretto's advice: 10x the number of items).
 	counters := min(max(cfg.MaxBytes/4096*10, 10_000), 50_000_000)
@@ -120,6 +122,30 @@ func (s *Store) Get(key string) *Entry {
 // page from a newer fetch (higher Gen) is already stored there. Variants
 // whose Vary names differ from p's are dropped: the origin's policy changed.
 func (s *Store) Put(p *Page) PutResult {
+	result := s.put(p)
+	if result == Replaced || result == Stored {
+		s.trim(p.Key.String())
+	}
+	return result
+}
+
+// trim evicts other keys, at random, while the stored pages count more than
+// the budget. ristretto evicts only to admit a new key: a key that grows in
+// place (a new Vary variant, a larger replacement) would otherwise take the
+// store past CACHE_MAX_BYTES until some new key arrives.
+func (s *Store) trim(keep string) {
+	for range 1024 {
+		victim := s.index.victim(keep, s.maxBytes)
+		if victim == "" {
+			return
+		}
+		if s.Delete(victim) && s.onEvict != nil {
+			s.onEvict()
+		}
+	}
+}
+
+func (s *Store) put(p *Page) PutResult {
 	key := p.Key.String()
 	mu := s.lock(key)
 	mu.Lock()

@@ -145,3 +145,20 @@ func TestPageLargerThanBudgetIsNotAdmitted(t *testing.T) {
 	entries, _ := s.Stats()
 	assert.Zero(t, entries)
 }
+
+// A key that grows in place (new variants) is an update to ristretto, which
+// evicts nothing for it: the store must still keep within its budget.
+func TestVariantsGrowingInPlaceStayWithinBudget(t *testing.T) {
+	const budget = 64 << 10
+	s := newStore(t, budget)
+	body := strings.Repeat("x", 1000)
+	for i := range 40 {
+		for v := range 8 {
+			p := page(s, fmt.Sprintf("/v/%d", i), body)
+			p.Vary, p.VaryValues = []string{"Accept-Language"}, []string{fmt.Sprint(v)}
+			s.Put(p)
+		}
+	}
+	_, bytes := s.Stats()
+	assert.LessOrEqual(t, bytes, int64(budget))
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -42,11 +43,13 @@ func redactedTarget(r *http.Request) string {
 	if q == "" {
 		return r.URL.EscapedPath()
 	}
-	if strings.Contains(strings.ToLower(q), "secret") {
+	if strings.Contains(strings.ToLower(q), "secret") || strings.Contains(q, "%") {
 		pairs := strings.Split(q, "&")
 		for i, p := range pairs {
 			name, _, _ := strings.Cut(p, "=")
-			if strings.Contains(strings.ToLower(name), "secret") {
+			// The API decodes names (?%73ecret= is ?secret=): so does this.
+			decoded, err := url.QueryUnescape(name)
+			if err != nil || strings.Contains(strings.ToLower(decoded), "secret") {
 				pairs[i] = name + "=[redacted]"
 			}
 		}

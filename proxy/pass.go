@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -67,21 +68,48 @@ func (l *passList) remove(key string) {
 	delete(l.until, key)
 }
 
-// visitorHostKey carries the visitor's normalised host to modifyResponse,
-// which sees only the outbound request.
-type visitorHostKey struct{}
-
 // pass streams r through to the origin, unstored.
 func (h *Handler) pass(w http.ResponseWriter, r *http.Request, v verdict) {
 	h.metrics.served(v)
 	out := w.Header()
 	out["X-Cache"] = v.xCache
 	out["Cache-Status"] = v.cacheStatus
+	var ps passState
 	if unsafeMethod(r.Method) {
-		host := cache.NormalizeHost(r.Host, r.TLS != nil)
-		r = r.WithContext(context.WithValue(r.Context(), visitorHostKey{}, host))
+		ps.invalidateHost = cache.NormalizeHost(r.Host, r.TLS != nil)
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		ps.body = &clientBody{ReadCloser: r.Body}
+		r.Body = ps.body
+	}
+	if ps != (passState{}) {
+		r = r.WithContext(context.WithValue(r.Context(), passStateKey{}, &ps))
 	}
 	h.rp.ServeHTTP(w, r)
+}
+
+// passState travels with a pass-through request in its context, for
+// modifyResponse and passError, which see only the outbound request.
+type passState struct {
+	invalidateHost string      // the visitor's host, for an unsafe method; "" otherwise
+	body           *clientBody // the visitor's body, if any
+}
+
+type passStateKey struct{}
+
+// clientBody remembers an error reading the visitor's request body, so
+// that a malformed body (bad chunk framing) is answered 400, not 502.
+type clientBody struct {
+	io.ReadCloser
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
 }
 
 // rewrite builds the pass-through request: the origin's scheme and host,
@@ -112,10 +140,11 @@ func (h *Handler) modifyResponse(res *http.Response) error {
 	res.Header.Del("X-Cache")
 	res.Header.Del("Cache-Status")
 	h.metrics.originStatus("bypass", res.StatusCode)
-	host, ok := res.Request.Context().Value(visitorHostKey{}).(string)
-	if !ok || res.StatusCode < 200 || res.StatusCode >= 400 {
+	ps, _ := res.Request.Context().Value(passStateKey{}).(*passState)
+	if ps == nil || ps.invalidateHost == "" || res.StatusCode < 200 || res.StatusCode >= 400 {
 		return nil
 	}
+	host := ps.invalidateHost
 	h.invalidateURL(host, res.Request.URL)
 	for _, name := range []string{"Location", "Content-Location"} {
 		if loc := res.Header.Get(name); loc != "" {
@@ -143,6 +172,11 @@ func (h *Handler) invalidateURL(host string, u *url.URL) {
 
 // passError answers a pass-through that reached no origin answer.
 func (h *Handler) passError(w http.ResponseWriter, r *http.Request, err error) {
+	if ps, _ := r.Context().Value(passStateKey{}).(*passState); ps != nil && ps.body != nil && ps.body.err != nil {
+		w.Header().Set("Connection", "close")
+		h.fail(w, http.StatusBadRequest, "malformed request body")
+		return
+	}
 	h.metrics.originStatus("bypass", 0)
 	if r.Context().Err() == nil {
 		h.log.Warn("pass-through failed", "path", r.URL.Path, "err", err)

@@ -197,9 +197,22 @@ func (h *Handler) Close() {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.metrics.begin()
 	defer h.metrics.end()
+	if r.Method == http.MethodConnect {
+		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		h.fail(w, http.StatusMethodNotAllowed, "CONNECT is not proxied: this is a reverse proxy")
+		return
+	}
 	if msg := refusal(r); msg != "" {
+		// Close the connection too: whatever framing trick the request
+		// holds, nothing after it on this connection is read.
+		w.Header().Set("Connection", "close")
 		h.fail(w, http.StatusBadRequest, msg)
 		return
+	}
+	if len(r.TransferEncoding) > 0 {
+		// A chunked request body: answer it, then close, so that no
+		// request hidden behind its framing is ever read (RFC 9112 §6.1).
+		w.Header().Set("Connection", "close")
 	}
 	host := cache.NormalizeHost(r.Host, r.TLS != nil)
 	if h.allowed != nil && !h.allowed[host] {
@@ -388,6 +401,9 @@ func variantOf(names []string, h http.Header) string {
 // refusal is why a request must be refused before anything reaches the
 // origin (SPEC §3), or "".
 func refusal(r *http.Request) string {
+	if r.ProtoMajor != 1 || r.Method == "PRI" {
+		return "only HTTP/1.x is served here" // an HTTP/2 preface over HTTP/1
+	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		if r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
 			return "a GET or HEAD request may not carry a body"

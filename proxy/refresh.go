@@ -127,7 +127,7 @@ func varyHeader(p *cache.Page) http.Header {
 	}
 	h := make(http.Header, len(p.Vary))
 	for i, name := range p.Vary {
-		if p.VaryValues[i] != "" {
+		if p.VaryValues[i] != cache.VaryAbsent {
 			h[name] = []string{p.VaryValues[i]}
 		}
 	}

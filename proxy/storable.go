@@ -31,9 +31,7 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 	p := &cache.Page{Key: key, Status: f.status, Body: f.body, Gen: gen, StoredAt: now}
 	reason := b.refusal(f)
 
-	if age, err := strconv.ParseInt(strings.TrimSpace(h.Get("Age")), 10, 64); err == nil && age > 0 {
-		p.OriginAge = age
-	}
+	p.OriginAge = parseAge(h.Get("Age"))
 	h.Del("Age")
 	h.Del("Content-Length")
 
@@ -204,4 +202,21 @@ func gunzipLen(body []byte, limit int64) (int64, error) {
 		return 0, errGzipTooLarge
 	}
 	return n, zr.Close()
+}
+
+// maxAge is what an Age too large to represent counts as (RFC 9111 §1.2.2).
+const maxAge = 1 << 31
+
+// parseAge reads an Age header: a non-negative integer of seconds; anything
+// else counts as none.
+func parseAge(v string) int64 {
+	v = strings.TrimSpace(v)
+	if v == "" || strings.TrimLeft(v, "0123456789") != "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n > maxAge {
+		return maxAge
+	}
+	return n
 }
