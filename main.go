@@ -32,6 +32,7 @@ import (
 
 	"github.com/isrproxy/isrproxy/cache"
 	"github.com/isrproxy/isrproxy/demo"
+	"github.com/isrproxy/isrproxy/framing"
 	"github.com/isrproxy/isrproxy/proxy"
 	"github.com/isrproxy/isrproxy/purge"
 )
@@ -151,6 +152,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	if err != nil {
 		return fmt.Errorf("LISTEN_ADDR: %w", err)
 	}
+	// Request heads are checked strictly before net/http's lenient parser
+	// reads them: no request can hide inside another (smuggling).
+	publicLn = framing.Listen(publicLn)
 	var admin *http.Server
 	var adminLn net.Listener
 	if cfg.AdminAddr != "" {
