@@ -14,6 +14,15 @@ var ErrBadEscape = errors.New("malformed percent-escape")
 // ErrControlChar reports a path holding a control character, raw or escaped.
 var ErrControlChar = errors.New("control character in path")
 
+// ErrNotOriginForm reports a path that does not begin with "/" (the
+// asterisk form "*", say): no page is keyed by it.
+var ErrNotOriginForm = errors.New("path must begin with /")
+
+// ErrBadQueryChar reports a query holding a byte a request line cannot
+// carry raw (a space or a control character): sent as is, it would break
+// the request line to the origin.
+var ErrBadQueryChar = errors.New("invalid character in the request target")
+
 // Key identifies one stored page: the visitor's host, the escaped path exactly
 // as the origin receives it, and the normalised query. Its String form is the
 // ristretto key; variants of one key (Vary) live in the same [Entry].
@@ -113,6 +122,9 @@ func NewKey(host, escapedPath, rawQuery string, ignore Matcher) (Key, error) {
 // CheckPath rejects an escaped path with a malformed escape or a control
 // character, raw or percent-encoded (%00–%1F, %7F).
 func CheckPath(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return ErrNotOriginForm
+	}
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if c < 0x20 || c == 0x7f {
@@ -169,6 +181,9 @@ func pairName(pair string) string {
 
 func checkEscapes(s string) error {
 	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return fmt.Errorf("query %q: %w", s, ErrBadQueryChar)
+		}
 		if s[i] != '%' {
 			continue
 		}

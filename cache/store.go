@@ -88,6 +88,11 @@ func New(cfg Config) (*Store, error) {
 		BufferItems:        64,
 		IgnoreInternalCost: true,
 		OnEvict: func(item *ristretto.Item[*Entry]) {
+			if item.Value == nil {
+				// A victim the policy still knew but the store had already
+				// dropped (a Delete whose policy update is queued).
+				return
+			}
 			s.index.removeIf(item.Value.Key.String(), item.Value.version)
 			if cfg.OnEvict != nil {
 				cfg.OnEvict()
@@ -96,6 +101,9 @@ func New(cfg Config) (*Store, error) {
 		OnReject: func(item *ristretto.Item[*Entry]) {
 			// Put verifies and cleans up after itself; this catches the
 			// rejections Put cannot see, and is a no-op otherwise.
+			if item.Value == nil {
+				return
+			}
 			s.index.removeIf(item.Value.Key.String(), item.Value.version)
 			if cfg.OnReject != nil {
 				cfg.OnReject()

@@ -162,3 +162,18 @@ func TestVariantsGrowingInPlaceStayWithinBudget(t *testing.T) {
 	_, bytes := s.Stats()
 	assert.LessOrEqual(t, bytes, int64(budget))
 }
+
+// Deletes racing with a flood: ristretto may then evict a key its policy
+// still knows but its store has dropped, with no value; nothing breaks.
+func TestDeletesDuringAFlood(t *testing.T) {
+	s := newStore(t, 64<<10)
+	body := strings.Repeat("x", 1000)
+	for i := range 3000 {
+		s.Put(page(s, fmt.Sprintf("/d/%d", i), body))
+		if i%3 == 0 {
+			s.Delete(fmt.Sprintf("example.com/d/%d", i-1))
+		}
+	}
+	_, bytes := s.Stats()
+	assert.LessOrEqual(t, bytes, int64(64<<10))
+}

@@ -91,6 +91,17 @@ var droppedOnFill = []string{
 	"Forwarded", "Content-Length", "Transfer-Encoding", "Expect", "Content-Type",
 }
 
+// isForwardedHeader reports an X-Forwarded-* header in any spelling,
+// X_Forwarded_Host included: CGI and PHP origins read underscores as
+// dashes, so that spelling too could poison a page.
+func isForwardedHeader(name string) bool {
+	if len(name) < len("X-Forwarded-") {
+		return false
+	}
+	prefix := strings.ReplaceAll(name[:len("X-Forwarded-")], "_", "-")
+	return strings.EqualFold(prefix, "X-Forwarded-")
+}
+
 // hopHeaders are removed from every request and response (RFC 9110 §7.6.1).
 var hopHeaders = []string{
 	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
@@ -130,7 +141,7 @@ func (o *origin) fillRequest(ctx context.Context, key cache.Key, in *http.Reques
 		delete(h, name)
 	}
 	for k := range h {
-		if strings.HasPrefix(k, "X-Forwarded-") {
+		if isForwardedHeader(k) {
 			delete(h, k)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -126,7 +125,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL = h.origin.url(in.URL.EscapedPath(), query)
 	pr.Out.Host = h.origin.hostHeader(in.Host)
 	for k := range pr.Out.Header {
-		if strings.HasPrefix(k, "X-Forwarded-") {
+		if isForwardedHeader(k) {
 			delete(pr.Out.Header, k)
 		}
 	}
@@ -161,7 +160,11 @@ func (h *Handler) modifyResponse(res *http.Response) error {
 
 // invalidateURL removes every variant of the page at u on host.
 func (h *Handler) invalidateURL(host string, u *url.URL) {
-	key, err := cache.NewKey(host, u.EscapedPath(), u.RawQuery, h.ignore)
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/" // "http://host" and "http://host?x=1" name the root
+	}
+	key, err := cache.NewKey(host, path, u.RawQuery, h.ignore)
 	if err != nil {
 		return
 	}

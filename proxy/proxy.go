@@ -424,7 +424,14 @@ func refusal(r *http.Request) string {
 			}
 		}
 	}
-	if err := cache.CheckPath(r.URL.EscapedPath()); err != nil {
+	path := r.URL.EscapedPath()
+	switch {
+	case path == "":
+		path = "/" // an absolute-form target with no path
+	case path == "*" && r.Method == http.MethodOptions:
+		return "" // OPTIONS * asks about the server itself
+	}
+	if err := cache.CheckPath(path); err != nil {
 		return err.Error()
 	}
 	return ""
