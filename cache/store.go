@@ -67,10 +67,10 @@ type Store struct {
 	maxBytes int64
 	onEvict  func()
 	rc       *ristretto.Cache[string, *Entry]
-	index *index
-	gen   atomic.Uint64 // last generation handed out
-	seed  maphash.Seed
-	locks [256]sync.Mutex // serialise Put and Delete per key (by hash)
+	index    *index
+	gen      atomic.Uint64 // last generation handed out
+	seed     maphash.Seed
+	locks    [256]sync.Mutex // serialise Put and Delete per key (by hash)
 }
 
 // New builds a Store.
