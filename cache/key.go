@@ -23,6 +23,11 @@ var ErrNotOriginForm = errors.New("path must begin with /")
 // the request line to the origin.
 var ErrBadQueryChar = errors.New("invalid character in the request target")
 
+// ErrNotEscaped reports a path holding a byte an escaped path never holds
+// raw (a space, '"', '|', a non-ASCII byte …): [url.URL.EscapedPath] would
+// send it percent-encoded, so the key would not name what the origin gets.
+var ErrNotEscaped = errors.New("path is not in escaped form")
+
 // Key identifies one stored page: the visitor's host, the escaped path exactly
 // as the origin receives it, and the normalised query. Its String form is the
 // ristretto key; variants of one key (Vary) live in the same [Entry].
@@ -107,10 +112,14 @@ func NormalizeHost(host string, tls bool) string {
 // are removed; the rest are sorted by name as written, in byte order, keeping
 // the order of repeated names; each pair stays as written. A malformed
 // percent-escape anywhere in the query (ignored parameters too) or in the
-// path, and a control character in the path, are errors.
+// path, a control character in the path, and a path not in the escaped
+// form [url.URL.EscapedPath] gives, are errors.
 func NewKey(host, escapedPath, rawQuery string, ignore Matcher) (Key, error) {
 	if err := CheckPath(escapedPath); err != nil {
 		return Key{}, err
+	}
+	if !isEscapedPath(escapedPath) {
+		return Key{}, ErrNotEscaped
 	}
 	query, err := NormalizeQuery(rawQuery, ignore)
 	if err != nil {
@@ -143,6 +152,23 @@ func CheckPath(p string) error {
 		i += 2
 	}
 	return nil
+}
+
+// isEscapedPath reports whether every byte of p may stand raw in the
+// escaped path [url.URL.EscapedPath] returns: RFC 3986 pchar and "/", the
+// percent sign (its escapes are checked by [CheckPath]), and '[' and ']',
+// which Go keeps as written.
+func isEscapedPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-._~!$&'()*+,;=:@/%[]", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // NormalizeQuery returns the normalised form of rawQuery: see [NewKey].

@@ -48,6 +48,19 @@ func TestCheckPath(t *testing.T) {
 	assert.ErrorIs(t, CheckPath("/a%zz"), ErrBadEscape)
 }
 
+// TestNewKeyWantsEscapedPath: a key names the path the origin receives, so
+// a byte Go would percent-encode on the way out is refused, not keyed raw.
+func TestNewKeyWantsEscapedPath(t *testing.T) {
+	for _, p := range []string{"/ ", "/a|b", "/\"x\"", "/caf\xc3\xa9", "/{x}"} {
+		_, err := NewKey("h", p, "", Matcher{})
+		assert.ErrorIs(t, err, ErrNotEscaped, p)
+	}
+	for _, p := range []string{"/a%20b", "/caf%C3%A9", "/a;b=c", "/[x]", "/~u/(1)*!"} {
+		_, err := NewKey("h", p, "", Matcher{})
+		assert.NoError(t, err, p)
+	}
+}
+
 func TestNormalizeHost(t *testing.T) {
 	assert.Equal(t, "example.com", NormalizeHost("Example.COM:80", false))
 	assert.Equal(t, "example.com:8080", NormalizeHost("example.com:8080", false))
