@@ -155,20 +155,49 @@ func CheckPath(p string) error {
 }
 
 // isEscapedPath reports whether every byte of p may stand raw in the
-// escaped path [url.URL.EscapedPath] returns: RFC 3986 pchar and "/", the
-// percent sign (its escapes are checked by [CheckPath]), and '[' and ']',
-// which Go keeps as written.
+// escaped path [url.URL.EscapedPath] returns.
 func isEscapedPath(p string) bool {
 	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("-._~!$&'()*+,;=:@/%[]", c) >= 0:
-		default:
+		if !rawInPath(p[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+// rawInPath reports whether c may stand raw in an escaped path: RFC 3986
+// pchar and "/", the percent sign (its escapes are checked by [CheckPath]),
+// and '[' and ']', which Go keeps as written.
+func rawInPath(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~!$&'()*+,;=:@/%[]", c) >= 0
+}
+
+// EscapePath percent-encodes the bytes of p that cannot stand raw in an
+// escaped path (a space, '"', '|', non-ASCII bytes …), keeping every escape
+// already written: "/%2F x" becomes "/%2F%20x", which is how Go's server
+// keys a visitor's request for it. [url.URL.EscapedPath] cannot be used
+// here: given a path it must re-encode, it decodes "%2F" to "/" first.
+func EscapePath(p string) string {
+	if isEscapedPath(p) {
+		return p
+	}
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(p) + 8)
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; rawInPath(c) {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
 }
 
 // NormalizeQuery returns the normalised form of rawQuery: see [NewKey].

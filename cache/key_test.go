@@ -48,6 +48,22 @@ func TestCheckPath(t *testing.T) {
 	assert.ErrorIs(t, CheckPath("/a%zz"), ErrBadEscape)
 }
 
+// TestEscapePath: bytes a request line cannot carry raw are encoded the way
+// Go's server keys them; escapes already written, "%2F" above all, stay.
+func TestEscapePath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/a/b":         "/a/b",
+		"/%2F ":        "/%2F%20",
+		"/caf\xc3\xa9": "/caf%C3%A9",
+		"/a|b{c}":      "/a%7Cb%7Bc%7D",
+		"/a;b=c@d":     "/a;b=c@d",
+	} {
+		assert.Equal(t, want, EscapePath(in), in)
+		_, err := NewKey("h", EscapePath(in), "", Matcher{})
+		assert.NoError(t, err, in)
+	}
+}
+
 // TestNewKeyWantsEscapedPath: a key names the path the origin receives, so
 // a byte Go would percent-encode on the way out is refused, not keyed raw.
 func TestNewKeyWantsEscapedPath(t *testing.T) {

@@ -222,7 +222,7 @@ func isJSON(contentType string) bool {
 // prefix as SPEC §5 requires, and returns its escaped path and raw query.
 // Bytes that cannot appear raw in a request target (non-ASCII, space, '"',
 // '{' …) are percent-encoded the way Go's server keys a request for them
-// ([url.URL.EscapedPath]); escapes already written are kept as they are.
+// ([cache.EscapePath]); escapes already written are kept as they are.
 func checkTarget(kind, s string, withQuery bool) (path, query string, err error) {
 	bad := func(why string) (string, string, error) {
 		return "", "", badInput("Invalid %s %q: %s", kind, s, why)
@@ -254,11 +254,7 @@ func checkTarget(kind, s string, withQuery bool) (path, query string, err error)
 	if _, err := cache.NormalizeQuery(query, cache.Matcher{}); err != nil {
 		return bad("holds a malformed percent-escape in its query")
 	}
-	u, err := url.Parse(path)
-	if err != nil {
-		return bad("is not a valid path")
-	}
-	return u.EscapedPath(), query, nil
+	return cache.EscapePath(path), query, nil
 }
 
 // hasScheme reports whether s starts with "scheme:" (RFC 3986 §3.1).
