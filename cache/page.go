@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -26,14 +27,11 @@ type Page struct {
 	// Header is what a client that accepts the stored encoding is sent:
 	// the origin's headers less hop-by-hop ones, with Content-Length,
 	// Content-Encoding and Vary as the stored body requires.
-	Header http.Header
+	Header Fields
 	// Body holds the stored bytes: gzip when Gzip is true.
 	Body []byte
 	// Gzip reports that Body is gzip-compressed.
 	Gzip bool
-	// PlainHeader is what a client that does not accept gzip is sent when
-	// Gzip is true (Content-Length of the decompressed body, a weak ETag).
-	PlainHeader http.Header
 	// PlainLen is the decompressed length of Body when Gzip is true.
 	PlainLen int64
 	// Vary lists the canonical names of request headers that select this
@@ -56,6 +54,7 @@ type Page struct {
 	refreshAfter atomic.Int64 // unix nanos; a background refresh may start at or after it
 	plainHits    atomic.Int32 // answers decompressed for clients without gzip
 	age          atomic.Pointer[ageHeader]
+	plainHeader  atomic.Pointer[Fields] // built by PlainHeader on first use
 }
 
 // ageHeader is an Age header value shared by the answers of one second.
@@ -82,10 +81,37 @@ func (p *Page) NotePlainHit() int32 { return p.plainHits.Add(1) }
 // Cost is what the page counts against CACHE_MAX_BYTES.
 func (p *Page) Cost() int64 {
 	n := int64(len(p.Body)) + headerBytes(p.Header)
-	if p.PlainHeader != nil {
-		n += headerBytes(p.PlainHeader)
+	if p.Gzip { // the plain header set it may come to hold
+		n += headerBytes(p.Header)
 	}
 	return n
+}
+
+// PlainHeader returns what a client that does not accept gzip is sent when
+// Gzip is true: Header less Content-Encoding, with the decompressed
+// Content-Length and a weak ETag (another representation than the stored
+// one). It is built on first use and kept, so that pages only browsers ask
+// for never hold it; the values it does not change are shared with Header.
+func (p *Page) PlainHeader() Fields {
+	if fs := p.plainHeader.Load(); fs != nil {
+		return *fs
+	}
+	fs := make(Fields, 0, len(p.Header))
+	for _, f := range p.Header {
+		switch f.Name {
+		case "Content-Encoding":
+			continue
+		case "Content-Length":
+			f.Values = []string{strconv.FormatInt(p.PlainLen, 10)}
+		case "Etag":
+			if len(f.Values) > 0 && !strings.HasPrefix(f.Values[0], "W/") {
+				f.Values = []string{"W/" + f.Values[0]}
+			}
+		}
+		fs = append(fs, f)
+	}
+	p.plainHeader.Store(&fs)
+	return fs
 }
 
 // VariantID identifies the page's variant within its key.
@@ -186,12 +212,46 @@ func (e *Entry) Tags() []string {
 	return tags
 }
 
-func headerBytes(h http.Header) int64 {
+func headerBytes(fs Fields) int64 {
 	var n int64
-	for k, vs := range h {
-		for _, v := range vs {
-			n += int64(len(k) + len(v) + 4)
+	for _, f := range fs {
+		n += 40 // the Field and its slice header
+		for _, v := range f.Values {
+			n += int64(len(f.Name) + len(v) + 4)
 		}
 	}
 	return n
+}
+
+// A Field is one stored response header: a canonical name and its lines.
+type Field struct {
+	// Name is canonical ("Content-Type", "Etag").
+	Name string
+	// Values holds the field's lines in the origin's order.
+	Values []string
+}
+
+// Fields is a stored header set, sorted by name. It is a fraction of the
+// size of an http.Header map, and copying it into a response walks a slice
+// instead of a map.
+type Fields []Field
+
+// FieldsOf returns h as Fields; the value slices are shared, not copied.
+func FieldsOf(h http.Header) Fields {
+	fs := make(Fields, 0, len(h))
+	for name, values := range h {
+		fs = append(fs, Field{Name: name, Values: values})
+	}
+	slices.SortFunc(fs, func(a, b Field) int { return strings.Compare(a.Name, b.Name) })
+	return fs
+}
+
+// Get returns the first value of the canonical header name, or "".
+func (fs Fields) Get(name string) string {
+	for _, f := range fs {
+		if f.Name == name && len(f.Values) > 0 {
+			return f.Values[0]
+		}
+	}
+	return ""
 }

@@ -23,7 +23,7 @@ func page(s *Store, path, body string, tags ...string) *Page {
 	return &Page{
 		Key:    Key{Host: "example.com", Path: path},
 		Status: 200,
-		Header: http.Header{"Content-Type": {"text/html"}},
+		Header: FieldsOf(http.Header{"Content-Type": {"text/html"}}),
 		Body:   []byte(body),
 		Tags:   tags,
 		Gen:    s.NextGen(),

@@ -36,11 +36,11 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, p *cache.Page, v
 	gz := p.Gzip && acceptsGzip(r.Header["Accept-Encoding"])
 	hdr := p.Header
 	if p.Gzip && !gz {
-		hdr = p.PlainHeader
+		hdr = p.PlainHeader()
 	}
 	out := w.Header()
-	for k, vs := range hdr {
-		out[k] = vs
+	for _, f := range hdr {
+		out[f.Name] = f.Values
 	}
 	out["X-Cache"] = v.xCache
 	out["Cache-Status"] = v.cacheStatus

@@ -69,7 +69,7 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 			}
 			// Answer the fetcher as the origin sent it.
 			h.Set("Content-Length", strconv.Itoa(len(p.Body)))
-			p.Header = h
+			p.Header = cache.FieldsOf(h)
 			return p, reason
 		}
 		p.PlainLen, p.Gzip = n, true
@@ -85,14 +85,10 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 			varyNames = append(varyNames, "Accept-Encoding")
 		}
 		h.Set("Vary", strings.Join(varyNames, ", "))
-		plain := h.Clone()
-		plain.Del("Content-Encoding")
-		plain.Set("Content-Length", strconv.FormatInt(p.PlainLen, 10))
-		weakenETag(plain) // another representation than the stored one
-		p.PlainHeader = plain
 	}
+	p.Body = compact(p.Body)
 	h.Set("Content-Length", strconv.Itoa(len(p.Body)))
-	p.Header = h
+	p.Header = cache.FieldsOf(h)
 	p.ETag = h.Get("Etag")
 	p.LastModified = h.Get("Last-Modified")
 	p.Tags = parseTags(h)
@@ -219,4 +215,14 @@ func parseAge(v string) int64 {
 		return maxAge
 	}
 	return n
+}
+
+// compact returns b in an array of its own length when b's spare capacity
+// (left by io.ReadAll or a bytes.Buffer growing by doubling) is worth more
+// than a copy: a stored body lives for days, its spare bytes with it.
+func compact(b []byte) []byte {
+	if cap(b)-len(b) <= len(b)/16 {
+		return b
+	}
+	return bytes.Clone(b)
 }
