@@ -79,9 +79,14 @@ func New(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("cache: MaxBytes must be positive, got %d", cfg.MaxBytes)
 	}
 	s := &Store{maxBytes: cfg.MaxBytes, onEvict: cfg.OnEvict, index: newIndex(), seed: maphash.MakeSeed()}
-	// About ten counters per page that may be stored, counting 4 KiB a page
-	// (ristretto's advice: 10x the number of items).
-	counters := min(max(cfg.MaxBytes/4096*10, 10_000), 50_000_000)
+	// About ten counters per page that may be stored (ristretto's advice:
+	// 10x the number of items), counting 8 KiB a page: a gzip-stored page
+	// of 16-40 KiB of HTML costs 5-10 KiB with its headers and overhead.
+	// The sketch only steers admission when ristretto itself must evict;
+	// trim keeps the store under budget first, so an oversized sketch
+	// would be memory spent for nothing (its pages become resident as
+	// keys touch them).
+	counters := min(max(cfg.MaxBytes/8192*10, 10_000), 50_000_000)
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
 		NumCounters:        counters,
 		MaxCost:            cfg.MaxBytes,
