@@ -72,7 +72,8 @@ func startProxy(t *testing.T, o *testOrigin, env map[string]string) *instance {
 		"ADMIN_ADDR":        "127.0.0.1:0",
 		"LOG_LEVEL":         "info",
 		"SHUTDOWN_TIMEOUT":  "5s",
-		"GOMEMLIMIT":        "off", // leave the test process's limit alone
+		"GOMEMLIMIT":        "off", // leave the test process's limits alone
+		"GOGC":              "100",
 	}
 	for k, v := range env {
 		environ[k] = v

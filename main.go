@@ -95,6 +95,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		// Promise 8: the heap is kept near the page budget plus headroom.
 		debug.SetMemoryLimit(cfg.CacheMaxBytes + 96<<20)
 	}
+	if _, set := environ["GOGC"]; !set {
+		go tuneGC(ctx) // a fixed headroom above the stored pages
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
