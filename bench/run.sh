@@ -367,6 +367,12 @@ if [[ -n $CACHES ]]; then
             record "{\"kind\":\"burst\",\"system\":\"$s\",\"round\":$r,\"burst\":$out}"
             log "  burst $s round $r: $out"
         done
+        if has ceiling; then # the floor: the same burst answered from memory by bare net/http
+            out=$(timeout 60 "$BIN/burst" -url "${URL[ceiling]}" -origin "http://127.0.0.1:$PORT_ORIGIN" \
+                -page "$r" -n "$BURST_N" -ae "$BROWSER_AE") || { warn "burst failed on ceiling"; continue; }
+            record "{\"kind\":\"burst\",\"system\":\"ceiling\",\"round\":$r,\"burst\":$out}"
+            log "  burst ceiling (stored page) round $r: $out"
+        fi
     done
 fi
 
