@@ -7,22 +7,24 @@ import (
 	"time"
 )
 
-// gcHeadroom is the garbage the heap may gather between two collections
-// once it holds more than that of live data. Stored pages live for days, so
-// Go's default (collect when the heap has doubled) would keep a second
-// budget's worth of memory beside them; a fixed headroom keeps the process
-// at the size of its pages plus a constant.
+// gcHeadroom is the garbage the heap may gather between two collections.
+// Stored pages live for days, so Go's default (collect when the heap has
+// doubled) would keep a second budget's worth of memory beside them; a
+// fixed headroom keeps the process at the size of its pages plus a
+// constant, and a stored page costs its own bytes and no more.
 const gcHeadroom = 32 << 20
 
-// gcPercentFor returns the GOGC percentage that gives a heap of live bytes
-// gcHeadroom to grow before the next collection: 100 (Go's default) for a
-// small heap, never below 10 for a large one, where a collection must not
-// come so often that it costs the hit path more than it saves.
+// gcPercentFor returns the GOGC percentage that lets a heap of live bytes
+// grow by gcHeadroom before the next collection, whatever its size: more
+// than Go's default 100 for a small heap (fewer collections, for a memory
+// cost the operator has budgeted anyway), less for a large one, never
+// below 10 %, where a collection would come so often that it cost the hit
+// path more than it saves, and never above 1000 %.
 func gcPercentFor(live uint64) int {
 	if live == 0 {
-		return 100
+		return 1000
 	}
-	return int(min(max(uint64(gcHeadroom)*100/live, 10), 100))
+	return int(min(max(uint64(gcHeadroom)*100/live, 10), 1000))
 }
 
 // tuneGC sets the GC percentage from the live heap once a second until ctx
