@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/coalesce"
 	"github.com/isrproxy/isrproxy/demo"
 	"github.com/isrproxy/isrproxy/framing"
 	"github.com/isrproxy/isrproxy/proxy"
@@ -158,6 +159,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	// Request heads are checked strictly before net/http's lenient parser
 	// reads them: no request can hide inside another (smuggling).
 	publicLn = framing.Listen(publicLn)
+	// A stored page's answer leaves in one write, not two (see coalesce).
+	publicLn = coalesce.Listen(publicLn)
+	public.ConnContext = coalesce.ConnContext
 	var admin *http.Server
 	var adminLn net.Listener
 	if cfg.AdminAddr != "" {

@@ -5,11 +5,13 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/coalesce"
 )
 
 // A verdict is what X-Cache and Cache-Status (RFC 9211) say of an answer.
@@ -55,25 +57,51 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, p *cache.Page, v
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	w.WriteHeader(p.Status)
 	if r.Method == http.MethodHead {
+		w.WriteHeader(p.Status)
 		return
 	}
-	if !p.Gzip || gz {
-		if len(p.Body) > largeBody {
-			defer setWriteDeadline(w, len(p.Body))()
-		}
-		w.Write(p.Body)
+	body, size := p.Body, int64(len(p.Body))
+	if p.Gzip && !gz {
+		body, size = h.plainBody(p), p.PlainLen // nil body: decompress while writing
+	}
+	if body != nil && size <= largeBody {
+		writeWhole(w, r, p.Status, body)
 		return
 	}
-	if p.PlainLen > largeBody {
-		defer setWriteDeadline(w, int(p.PlainLen))()
+	w.WriteHeader(p.Status)
+	if size > largeBody {
+		defer setWriteDeadline(w, int(size))()
 	}
-	if body := h.plainBody(p); body != nil {
+	if body != nil {
 		w.Write(body)
 		return
 	}
 	h.writeGunzipped(w, p.Body)
+}
+
+// writeWhole sends an answer whose body fits the socket buffers in one
+// write to the connection when it can be held ([coalesce]): net/http's
+// 4 KiB connection buffer would otherwise split the header block and a
+// few KiB of body into two system calls. It then yields the processor: a
+// client that sends its next request within microseconds (keep-alive on a
+// fast network) would otherwise let this connection's goroutine run on for
+// its whole time slice while other connections' requests wait (measured
+// with wrk: p99 30 ms instead of 5 ms at 16 connections).
+func writeWhole(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	c := coalesce.From(r.Context())
+	f, ok := w.(http.Flusher)
+	if c == nil || !ok {
+		w.WriteHeader(status)
+		w.Write(body)
+		return
+	}
+	c.Hold()
+	w.WriteHeader(status)
+	w.Write(body)
+	f.Flush()
+	c.Release()
+	runtime.Gosched()
 }
 
 // largeBody is the size above which writing an answer may block on a slow

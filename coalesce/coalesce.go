@@ -1,0 +1,131 @@
+// Package coalesce lets a handler send one answer in one write.
+//
+// net/http buffers a connection's output in 4 KiB: an answer of a stored
+// page (its header block and a few KiB of gzip) goes out in two writes,
+// two system calls, where the bytes would fit one segment. A handler that
+// knows its whole answer holds the connection's writes, flushes, and
+// releases them: they leave in a single write. Connections not held write
+// through unchanged.
+package coalesce
+
+import (
+	"context"
+	"net"
+	"sync"
+)
+
+// maxHeld bounds what a connection gathers while held; past it, the
+// gathered bytes are written out and the rest passes through.
+const maxHeld = 256 << 10
+
+// Listen wraps ln so that its connections can be held (see [Conn.Hold]).
+func Listen(ln net.Listener) net.Listener { return &listener{Listener: ln} }
+
+type listener struct{ net.Listener }
+
+func (l *listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{Conn: c}, nil
+}
+
+// Conn is a connection whose writes can be gathered and sent as one.
+type Conn struct {
+	net.Conn
+	mu   sync.Mutex
+	held *[]byte // gathered writes while held; nil otherwise
+	err  error   // the error of a failed release, returned by later writes
+}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
+// Hold gathers the connection's writes until Release.
+func (c *Conn) Hold() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held == nil && c.err == nil {
+		c.held = buffers.Get().(*[]byte)
+	}
+}
+
+// Release writes what was gathered since Hold in one write and stops
+// gathering. Its error, if any, is also returned by every later Write, so
+// that net/http closes the connection.
+func (c *Conn) Release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushLocked()
+}
+
+func (c *Conn) flushLocked() error {
+	if c.held == nil {
+		return c.err
+	}
+	b := c.held
+	c.held = nil
+	if len(*b) > 0 {
+		if _, err := c.Conn.Write(*b); err != nil {
+			c.err = err
+		}
+	}
+	if cap(*b) <= maxHeld {
+		*b = (*b)[:0]
+		buffers.Put(b)
+	}
+	return c.err
+}
+
+// Write gathers p while the connection is held, and writes it otherwise.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.held == nil {
+		return c.Conn.Write(p)
+	}
+	if len(*c.held)+len(p) > maxHeld {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		return c.Conn.Write(p)
+	}
+	*c.held = append(*c.held, p...)
+	return len(p), nil
+}
+
+// Close closes the connection at once, dropping anything still held (a
+// handler releases before it returns, so that is only an answer cut short).
+// It never waits: net/http's Server.Close calls it to unblock a write stuck
+// on a client that does not read.
+func (c *Conn) Close() error {
+	if c.mu.TryLock() {
+		if c.held != nil {
+			c.held = nil // not returned to the pool: a write may still read it
+		}
+		c.err = net.ErrClosed
+		c.mu.Unlock()
+	}
+	return c.Conn.Close()
+}
+
+type contextKey struct{}
+
+// ConnContext is an [net/http.Server] ConnContext: it records c in the
+// context of each request read from it, for [From].
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if cc, ok := c.(*Conn); ok {
+		return context.WithValue(ctx, contextKey{}, cc)
+	}
+	return ctx
+}
+
+// From returns the connection a request arrived on, or nil when it was
+// not accepted through [Listen] (or the server has no [ConnContext]).
+func From(ctx context.Context) *Conn {
+	c, _ := ctx.Value(contextKey{}).(*Conn)
+	return c
+}
