@@ -319,7 +319,7 @@ func faultStart(t *testing.T, originURL string, env map[string]string) *faultPro
 		t.Fatal("isrproxy did not start")
 	}
 	fp.instance = &instance{
-		t: t, URL: "http://" + l.Public, Admin: "http://" + l.Admin, logs: logs,
+		t: t, URL: "http://" + l.Public, Admin: "http://" + l.Admin, logs: logs, sent: new(atomic.Int64),
 		client: &http.Client{
 			Transport:     &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -59,6 +60,7 @@ type instance struct {
 	Admin  string // admin listener
 	logs   *syncBuffer
 	client *http.Client
+	sent   *atomic.Int64 // requests sent through do, each owed an access-log line; shared by copies
 }
 
 // startProxy runs isrproxy in front of o with env added to the test defaults.
@@ -105,7 +107,7 @@ func startProxy(t *testing.T, o *testOrigin, env map[string]string) *instance {
 		}
 	})
 	return &instance{
-		t: t, URL: "http://" + l.Public, Admin: "http://" + l.Admin, logs: logs,
+		t: t, URL: "http://" + l.Public, Admin: "http://" + l.Admin, logs: logs, sent: new(atomic.Int64),
 		client: &http.Client{
 			Transport:     &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -124,6 +126,7 @@ type answer struct {
 // do sends req and reads the whole answer.
 func (in *instance) do(req *http.Request) answer {
 	in.t.Helper()
+	in.sent.Add(1)
 	resp, err := in.client.Do(req)
 	require.NoError(in.t, err)
 	defer resp.Body.Close()
@@ -156,6 +159,26 @@ func (in *instance) request(method, path string, body io.Reader, header ...strin
 func (in *instance) revalidate(query string) answer {
 	in.t.Helper()
 	return in.request(http.MethodPost, "/api/revalidate?"+query, nil, "Authorization", "Bearer "+apiSecret)
+}
+
+// accessLog returns the access-log lines written so far, as decoded JSON,
+// once there is one for every request sent through do. A line is written
+// after its answer has left (as nginx and Varnish log too), so a client can
+// hold the whole answer a moment before the line exists: this waits for it.
+func (in *instance) accessLog() []map[string]any {
+	in.t.Helper()
+	var lines []map[string]any
+	require.Eventually(in.t, func() bool {
+		lines = lines[:0]
+		for line := range strings.SplitSeq(in.logs.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "request" {
+				lines = append(lines, m)
+			}
+		}
+		return int64(len(lines)) >= in.sent.Load()
+	}, 5*time.Second, 5*time.Millisecond, "an access-log line for each of %d requests:\n%s", in.sent.Load(), in.logs.String())
+	return lines
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test at once.
