@@ -96,6 +96,11 @@ func (m Matcher) Empty() bool { return len(m.exact) == 0 && len(m.prefixes) == 0
 // (":80" for http, ":443" for https) and a trailing dot.
 func NormalizeHost(host string, tls bool) string {
 	host = strings.ToLower(host)
+	// Without a colon there is no port: skip SplitHostPort, whose error
+	// would cost an allocation on every request that names none.
+	if !strings.Contains(host, ":") {
+		return strings.TrimSuffix(host, ".")
+	}
 	if h, port, err := net.SplitHostPort(host); err == nil {
 		if (port == "80" && !tls) || (port == "443" && tls) || port == "" {
 			host = h

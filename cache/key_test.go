@@ -84,6 +84,15 @@ func TestNormalizeHost(t *testing.T) {
 	assert.Equal(t, "example.com", NormalizeHost("example.com:443", true))
 	assert.Equal(t, "[::1]", NormalizeHost("[::1]:80", false))
 	assert.Equal(t, "example.com", NormalizeHost("example.com.", false))
+	assert.Equal(t, "[::1]", NormalizeHost("[::1]", false))
+	assert.Equal(t, "example.com", NormalizeHost("example.com", false))
+}
+
+// A Host without a port, as browsers send on port 80 and 443, is normalised
+// on every request: it must cost no allocation.
+func TestNormalizeHostWithoutPortAllocatesNothing(t *testing.T) {
+	allocs := testing.AllocsPerRun(100, func() { NormalizeHost("example.com", false) })
+	assert.Zero(t, allocs)
 }
 
 func TestKeyString(t *testing.T) {
