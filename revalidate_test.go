@@ -435,3 +435,92 @@ func TestStressReadersAndRevalidations(t *testing.T) {
 	assert.Zero(t, errs.Load(), "errors or torn pages")
 	assert.Greater(t, reads.Load(), int64(100))
 }
+
+// Promise 2 against a fetch already in flight: a purge or a soft mark that
+// arrives while an earlier refetch, background refresh or first fill is at
+// the origin is not undone when that fetch, which read the older page,
+// lands after it.
+func TestPurgeAndSoftMarkOutliveFetchesInFlight(t *testing.T) {
+	// Each start stores what it needs, then leaves a fetch of /k held at
+	// the origin after reading "v2"; the returned land releases it and
+	// returns once its result is stored or dropped.
+	type start func(t *testing.T, p *instance, g *gatedOrigin) (land func())
+	refetch := func(t *testing.T, p *instance, g *gatedOrigin) func() {
+		require.Equal(t, "v1", p.get("/k").Body) // request 1 stores v1
+		g.setBody("v2")
+		done := make(chan answer)
+		go func() { done <- p.revalidate("path=/k") }()
+		<-g.arrived[2]
+		return func() {
+			close(g.gates[2])
+			<-done // the call answers after its page is stored or dropped
+		}
+	}
+	background := func(t *testing.T, p *instance, g *gatedOrigin) func() {
+		require.Equal(t, "v1", p.get("/k").Body)
+		require.Equal(t, http.StatusOK, p.revalidate("path=/k&mode=soft").Status)
+		g.setBody("v2")
+		require.Equal(t, "STALE", p.get("/k").Header.Get("X-Cache")) // starts the refresh
+		<-g.arrived[2]
+		return func() {
+			close(g.gates[2])
+			// Counted when the fetch ends, just before its result is
+			// stored or dropped: then leave it a moment to land.
+			require.Eventually(t, func() bool {
+				return coreMetric(t, p, `isrproxy_origin_requests_total{reason="refetch",status="200"}`) == 1
+			}, 5*time.Second, 5*time.Millisecond)
+			time.Sleep(100 * time.Millisecond) // a margin for the bug to show, never a false failure
+		}
+	}
+	firstFill := func(t *testing.T, p *instance, g *gatedOrigin) func() {
+		g.setBody("v2")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			resp, err := p.client.Get(p.URL + "/k") // request 1: the fill, held
+			if assert.NoError(t, err) {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+		<-g.arrived[1]
+		return func() {
+			close(g.gates[1])
+			<-done // the fill's visitor is answered after its page is stored or dropped
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		gated int
+		start start
+	}{
+		{"refetch", 2, refetch},
+		{"background refresh", 2, background},
+		{"first fill", 1, firstFill},
+	} {
+		t.Run(tc.name+"/purge", func(t *testing.T) {
+			g := newGatedOrigin("v1", tc.gated)
+			p := startProxy(t, newTestOrigin(t, g.handler), nil)
+			land := tc.start(t, p, g)
+			g.setBody("v3")
+			require.Equal(t, http.StatusOK, p.revalidate("path=/k&mode=purge").Status)
+			land()
+			got := p.get("/k")
+			assert.Equal(t, "v3", got.Body, "the fetch that read v2 before the purge stored it after")
+			assert.Equal(t, "MISS", got.Header.Get("X-Cache"))
+		})
+		t.Run(tc.name+"/soft", func(t *testing.T) {
+			g := newGatedOrigin("v1", tc.gated)
+			p := startProxy(t, newTestOrigin(t, g.handler), nil)
+			land := tc.start(t, p, g)
+			g.setBody("v3")
+			require.Equal(t, http.StatusOK, p.revalidate("path=/k&mode=soft").Status)
+			land()
+			// The mark survives: the next visitor gets STALE (the page the
+			// fetch read, never older) and starts the one refresh of v3.
+			got := p.get("/k")
+			assert.Equal(t, "STALE", got.Header.Get("X-Cache"), "the soft mark was lost (%q)", got.Body)
+			require.Eventually(t, func() bool { return p.get("/k").Body == "v3" }, 5*time.Second, 5*time.Millisecond)
+		})
+	}
+}

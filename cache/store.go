@@ -32,6 +32,9 @@ const (
 	// under memory pressure, a full write buffer, or a page larger than the
 	// budget); nothing changed.
 	NotAdmitted
+	// Withdrawn means the caller's admit check declined the page at the
+	// last moment (see [Store.PutIf]); nothing changed.
+	Withdrawn
 )
 
 // String names r for logs and API answers.
@@ -43,6 +46,8 @@ func (r PutResult) String() string {
 		return "replaced"
 	case Superseded:
 		return "superseded"
+	case Withdrawn:
+		return "withdrawn"
 	default:
 		return "not admitted"
 	}
@@ -134,8 +139,15 @@ func (s *Store) Get(key string) *Entry {
 // Put stores p as the variant of its key that p.VariantID names, unless a
 // page from a newer fetch (higher Gen) is already stored there. Variants
 // whose Vary names differ from p's are dropped: the origin's policy changed.
-func (s *Store) Put(p *Page) PutResult {
-	result := s.put(p)
+func (s *Store) Put(p *Page) PutResult { return s.PutIf(p, nil) }
+
+// PutIf is Put, but admit, when not nil, is called with the key's lock
+// held just before p is stored: false stores nothing (Withdrawn), and admit
+// may still change p (mark it stale). A purge or soft mark that takes the
+// key's lock (Delete, MarkStale) after a caller flagged its fetch is thus
+// never undone by that fetch's late Put.
+func (s *Store) PutIf(p *Page, admit func(*Page) bool) PutResult {
+	result := s.put(p, admit)
 	if result == Replaced || result == Stored {
 		s.trim(p.Key.String())
 	}
@@ -158,11 +170,14 @@ func (s *Store) trim(keep string) {
 	}
 }
 
-func (s *Store) put(p *Page) PutResult {
+func (s *Store) put(p *Page, admit func(*Page) bool) PutResult {
 	key := p.Key.String()
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
+	if admit != nil && !admit(p) {
+		return Withdrawn
+	}
 
 	cur := s.Get(key)
 	next := &Entry{Key: p.Key, Variants: []*Page{p}, version: s.NextGen()}
@@ -218,6 +233,9 @@ func (s *Store) Delete(key string) bool {
 
 // MarkStale marks every variant of key stale and reports whether it was stored.
 func (s *Store) MarkStale(key string) bool {
+	mu := s.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
 	e := s.Get(key)
 	if e == nil {
 		return false

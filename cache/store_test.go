@@ -177,3 +177,17 @@ func TestDeletesDuringAFlood(t *testing.T) {
 	_, bytes := s.Stats()
 	assert.LessOrEqual(t, bytes, int64(64<<10))
 }
+
+// PutIf's check runs under the key's lock, last: it can decline a page or
+// mark it stale, and a Delete or MarkStale after it is never undone.
+func TestPutIfChecksLastUnderTheKeysLock(t *testing.T) {
+	s := newStore(t, 1<<20)
+	old := page(s, "/a", "old")
+	assert.Equal(t, Withdrawn, s.PutIf(old, func(*Page) bool { return false }))
+	assert.Nil(t, s.Get("example.com/a"), "a withdrawn page is not stored")
+
+	marked := page(s, "/a", "marked")
+	assert.Equal(t, Stored, s.PutIf(marked, func(p *Page) bool { p.MarkStale(); return true }))
+	require.NotNil(t, s.Get("example.com/a"))
+	assert.True(t, s.Get("example.com/a").Variants[0].StaleMarked())
+}

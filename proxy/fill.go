@@ -24,15 +24,51 @@ type fill struct {
 	stored bool
 	err    error
 
-	// superseded is set when a revalidation or purge of the key starts
-	// while this fill is in flight: its result, read before, is not stored.
-	superseded atomic.Bool
+	// superseded is raised when a revalidation, purge, soft mark or
+	// invalidation of the key starts while this fill is in flight: its
+	// result, read before, is then not stored, or stored marked stale.
+	superseded supersession
 }
 
-// flights tracks the fills in flight.
+// What a later revalidation decided about a fetch in flight, by severity.
+const (
+	keepFetch  int32 = iota // store the fetch's page as usual
+	staleFetch              // a soft mark came after it started: store it marked stale
+	dropFetch               // a purge, invalidation or newer refetch came after: do not store it
+)
+
+// A supersession carries onto a fetch in flight what a revalidation that
+// arrived after it began decided: its page was read before that
+// revalidation, so it must not undo it (SPEC promises 2 and 5).
+type supersession struct{ level atomic.Int32 }
+
+// raise sets the level to at least l; a purge outranks a soft mark.
+func (s *supersession) raise(l int32) {
+	for {
+		cur := s.level.Load()
+		if cur >= l || s.level.CompareAndSwap(cur, l) {
+			return
+		}
+	}
+}
+
+// admit is the store's last check before storing p, under the key's lock
+// (cache.Store.PutIf): false drops p; a soft mark is carried onto it.
+func (s *supersession) admit(p *cache.Page) bool {
+	switch s.level.Load() {
+	case dropFetch:
+		return false
+	case staleFetch:
+		p.MarkStale()
+	}
+	return true
+}
+
+// flights tracks the fills and refetches in flight.
 type flights struct {
-	mu    sync.Mutex       // guards calls
-	calls map[string]*fill // flight key -> fill
+	mu        sync.Mutex                            // guards calls and refetches
+	calls     map[string]*fill                      // flight key -> fill
+	refetches map[string]map[*supersession]struct{} // key -> its refetches in flight
 }
 
 // join returns the fill in flight for fk and false, or registers a new one
@@ -59,14 +95,47 @@ func (fs *flights) finish(fk string, f *fill) {
 	close(f.done)
 }
 
-// supersede marks every fill of key (every variant) as superseded.
-func (fs *flights) supersede(key string) {
+// supersede raises to level every fill of key (every variant) and, when
+// refetches is true, every refetch of key in flight. A refetch does not
+// supersede an earlier refetch: generations order those, and the earlier
+// one's page is still newer than what is stored if the later one fails.
+func (fs *flights) supersede(key string, level int32, refetches bool) {
 	prefix := key + "\n"
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for fk, f := range fs.calls {
 		if strings.HasPrefix(fk, prefix) {
-			f.superseded.Store(true)
+			f.superseded.raise(level)
+		}
+	}
+	if refetches {
+		for s := range fs.refetches[key] {
+			s.raise(level)
+		}
+	}
+}
+
+// track registers a refetch of key so that a later purge or soft mark
+// reaches it; the caller calls done when its page is stored or dropped.
+func (fs *flights) track(key string) (s *supersession, done func()) {
+	s = new(supersession)
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.refetches == nil {
+		fs.refetches = make(map[string]map[*supersession]struct{})
+	}
+	set := fs.refetches[key]
+	if set == nil {
+		set = make(map[*supersession]struct{})
+		fs.refetches[key] = set
+	}
+	set[s] = struct{}{}
+	return s, func() {
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		delete(set, s)
+		if len(set) == 0 { // still the key's set: only an empty one is ever removed
+			delete(fs.refetches, key)
 		}
 	}
 }

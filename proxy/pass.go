@@ -169,7 +169,7 @@ func (h *Handler) invalidateURL(host string, u *url.URL) {
 		return
 	}
 	ks := key.String()
-	h.flights.supersede(ks)
+	h.flights.supersede(ks, dropFetch, true)
 	h.store.Delete(ks)
 }
 

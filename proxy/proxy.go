@@ -356,10 +356,9 @@ func (h *Handler) runFill(fk string, f *fill, key cache.Key, req *http.Request, 
 		h.log.Debug("not stored", "key", ks, "reason", reason)
 		return
 	}
-	if f.superseded.Load() {
-		return // a revalidation started after this fetch: it stores the newer page
-	}
-	switch h.store.Put(p) {
+	// A revalidation, purge or soft mark that started after this fetch
+	// decides, under the key's lock, whether and how it is stored.
+	switch h.store.PutIf(p, f.superseded.admit) {
 	case cache.Stored, cache.Replaced:
 		f.stored = true
 		h.passes.remove(ks)

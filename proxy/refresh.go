@@ -23,7 +23,7 @@ const refreshRetry = 2 * time.Second
 func (h *Handler) Refetch(ctx context.Context, key cache.Key) []purge.Result {
 	key = h.canonical(key)
 	ks := key.String()
-	h.flights.supersede(ks)
+	h.flights.supersede(ks, dropFetch, false)
 	var varies []http.Header
 	if e := h.store.Get(ks); e != nil {
 		for _, p := range e.Variants {
@@ -43,7 +43,11 @@ func (h *Handler) Refetch(ctx context.Context, key cache.Key) []purge.Result {
 // answered STALE and starts one background refetch.
 func (h *Handler) MarkStale(key cache.Key) []purge.Result {
 	key = h.canonical(key)
-	h.store.MarkStale(key.String())
+	ks := key.String()
+	// Fetches in flight read the page before this mark: what they store
+	// is stored marked, so the mark is not lost (promise 2).
+	h.flights.supersede(ks, staleFetch, true)
+	h.store.MarkStale(ks)
 	return []purge.Result{{Path: key.Target(), Outcome: "marked"}}
 }
 
@@ -51,7 +55,9 @@ func (h *Handler) MarkStale(key cache.Key) []purge.Result {
 func (h *Handler) Purge(key cache.Key) []purge.Result {
 	key = h.canonical(key)
 	ks := key.String()
-	h.flights.supersede(ks)
+	// Fetches in flight read the page before this purge: they must not
+	// store it again after it (promise 2).
+	h.flights.supersede(ks, dropFetch, true)
 	h.store.Delete(ks)
 	return []purge.Result{{Path: key.Target(), Outcome: "purged"}}
 }
@@ -62,6 +68,8 @@ func (h *Handler) refetch(ctx context.Context, key cache.Key, vary http.Header) 
 	// The generation is taken before waiting for a slot: this fetch is
 	// newer than any fill that started before the revalidation arrived.
 	gen := h.store.NextGen()
+	superseded, done := h.flights.track(key.String())
+	defer done()
 	if err := h.refetchs.Acquire(ctx, 1); err != nil {
 		res.Error = err.Error()
 		return res
@@ -86,11 +94,13 @@ func (h *Handler) refetch(ctx context.Context, key cache.Key, vary http.Header) 
 		}
 		return res
 	}
-	switch h.store.Put(p) {
+	switch h.store.PutIf(p, superseded.admit) {
 	case cache.Stored:
 		res.Outcome = "stored"
-	case cache.Replaced, cache.Superseded:
-		// Superseded: a fetch that started later still is stored: newer.
+	case cache.Replaced, cache.Superseded, cache.Withdrawn:
+		// Superseded: a fetch that started later is stored: newer still.
+		// Withdrawn: a purge or invalidation that arrived later removed
+		// the key: the next request fills it from a newer fetch.
 		res.Outcome = "replaced"
 	default:
 		res.Error = "the cache did not admit the page (memory budget)"
