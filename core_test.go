@@ -945,6 +945,33 @@ func TestVaryStarIsNeverStored(t *testing.T) {
 	coreAssertNotStored(t, p, o, "/star")
 }
 
+// An answer that is not stored reaches its visitor as the origin sent it:
+// not gzipped on the way, its Vary intact ("Vary: *" above all, which tells
+// every cache downstream not to reuse it).
+func TestUnstoredAnswerIsNotRecompressed(t *testing.T) {
+	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		switch r.URL.Path {
+		case "/star":
+			w.Header().Set("Vary", "*")
+		case "/cookie":
+			w.Header().Set("Set-Cookie", "s=1")
+		}
+		io.WriteString(w, strings.Repeat("<p>unstored</p>", 50))
+	})
+	p := startProxy(t, o, nil)
+	for _, path := range []string{"/star", "/cookie"} {
+		for _, ae := range []string{"", "gzip"} {
+			got := p.get(path+"?ae="+ae, "Accept-Encoding", ae) // a fill each time
+			assert.Equal(t, "MISS", got.Header.Get("X-Cache"), path)
+			assert.Empty(t, got.Header.Get("Content-Encoding"), "%s gzipped for %q", path, ae)
+			assert.Equal(t, strings.Repeat("<p>unstored</p>", 50), got.Body)
+		}
+	}
+	first := p.get("/star?fresh=1", "Accept-Encoding", "gzip")
+	assert.Equal(t, "*", first.Header.Get("Vary"), "the filling answer keeps Vary: *")
+}
+
 // ---------------------------------------------------------------- §4
 
 // §4: conditional requests are answered 304 from memory.

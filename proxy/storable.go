@@ -51,7 +51,9 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 	switch enc := strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding"))); enc {
 	case "", "identity":
 		h.Del("Content-Encoding")
-		if len(p.Body) > 0 && b.compressible(h.Get("Content-Type")) {
+		// Only a page that will be stored is compressed: an unstorable
+		// answer goes to its one visitor as the origin sent it.
+		if reason == "" && len(p.Body) > 0 && b.compressible(h.Get("Content-Type")) {
 			var buf bytes.Buffer
 			zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
 			zw.Write(p.Body)
@@ -80,7 +82,7 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 		}
 	}
 
-	if p.Gzip {
+	if p.Gzip && !star { // "Vary: *" already says it all, and must stay
 		if !slices.Contains(varyNames, "Accept-Encoding") {
 			varyNames = append(varyNames, "Accept-Encoding")
 		}
