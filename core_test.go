@@ -457,6 +457,17 @@ func TestFillRequestIsAnonymousAndAsksForGzipOnly(t *testing.T) {
 	}
 }
 
+// A fill carries the visitor's User-Agent, and none when the visitor sent
+// none: not Go's own, which would tell the origin nothing true.
+func TestFillRequestCarriesTheVisitorsUserAgentOnly(t *testing.T) {
+	o := newTestOrigin(t, page("<p>ua</p>"))
+	p := startProxy(t, o, nil)
+	p.get("/ua-none", "User-Agent", "") // Go's client then sends no User-Agent
+	assert.Empty(t, o.lastRequest().Header.Values("User-Agent"))
+	p.get("/ua-set", "User-Agent", "Mozilla/5.0 (test)")
+	assert.Equal(t, "Mozilla/5.0 (test)", o.lastRequest().Header.Get("User-Agent"))
+}
+
 // ---------------------------------------------------------------- compression
 
 // An origin that sends gzip itself: its bytes are stored as they are, handed
@@ -618,7 +629,11 @@ func TestOriginDownAnswers502OnMiss(t *testing.T) {
 	p := startProxy(t, o, nil)
 	got := p.get("/down")
 	assert.Equal(t, http.StatusBadGateway, got.Status)
-	assert.Equal(t, http.StatusBadGateway, p.get("/down", "Authorization", "Bearer x").Status, "bypass too")
+	assert.Equal(t, "MISS", got.Header.Get("X-Cache"), "a failed fill is a miss")
+	assert.Equal(t, "isrproxy; fwd=miss", got.Header.Get("Cache-Status"))
+	bypass := p.get("/down", "Authorization", "Bearer x")
+	assert.Equal(t, http.StatusBadGateway, bypass.Status, "bypass too")
+	assert.Equal(t, "BYPASS", bypass.Header.Get("X-Cache"))
 }
 
 // §3: an origin slower than ORIGIN_TIMEOUT answers 504, on a fill and on a
@@ -638,6 +653,7 @@ func TestOriginTimeoutAnswers504(t *testing.T) {
 
 	got := p.get("/slow")
 	assert.Equal(t, http.StatusGatewayTimeout, got.Status)
+	assert.Equal(t, "MISS", got.Header.Get("X-Cache"))
 	got = p.get("/slow", "Authorization", "Bearer x")
 	assert.Equal(t, http.StatusGatewayTimeout, got.Status, "pass-through")
 

@@ -466,8 +466,9 @@ func TestPurgeAndSoftMarkOutliveFetchesInFlight(t *testing.T) {
 			close(g.gates[2])
 			// Counted when the fetch ends, just before its result is
 			// stored or dropped: then leave it a moment to land.
-			require.Eventually(t, func() bool {
-				return coreMetric(t, p, `isrproxy_origin_requests_total{reason="refetch",status="200"}`) == 1
+			require.Eventually(t, func() bool { // no require in here: it runs on another goroutine
+				v, err := faultMetricErr(p.Admin, `isrproxy_origin_requests_total{reason="refetch",status="200"}`)
+				return err == nil && v == 1
 			}, 5*time.Second, 5*time.Millisecond)
 			time.Sleep(100 * time.Millisecond) // a margin for the bug to show, never a false failure
 		}

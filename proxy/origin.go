@@ -131,6 +131,9 @@ func (o *origin) fillRequest(ctx context.Context, key cache.Key, in *http.Reques
 		h = in.Header.Clone()
 		removeHopHeaders(h)
 		clientIP, _, _ = net.SplitHostPort(in.RemoteAddr)
+		if _, ok := h["User-Agent"]; !ok {
+			h["User-Agent"] = []string{""} // send none, not Go's default (as ReverseProxy does)
+		}
 	} else {
 		h.Set("User-Agent", "isrproxy")
 	}

@@ -309,6 +309,10 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 	case errors.Is(f.err, errTooLarge), errors.Is(f.err, errBuffersFull):
 		h.pass(w, r, verdictMiss)
 	case f.err != nil:
+		// A miss all the same: X-Cache and Cache-Status say so on the 502/504.
+		h.metrics.served(verdictMiss)
+		w.Header()["X-Cache"] = verdictMiss.xCache
+		w.Header()["Cache-Status"] = verdictMiss.cacheStatus
 		h.fail(w, statusFor(f.err), "origin unavailable")
 	case leader:
 		v := verdictMiss
