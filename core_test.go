@@ -1753,7 +1753,12 @@ func TestAccessLogNeverShowsTheSecret(t *testing.T) {
 	}
 	p.request(http.MethodPost, "/api/revalidate?path=/s", nil, "Authorization", "Bearer "+apiSecret)
 	p.get("/s?secret=" + apiSecret)
-	p.accessLog() // every request's line is written
+	// Where no parameter is named secret: in a page path, in the value of
+	// a target, percent-encoded.
+	p.get("/api/revalidate;secret=" + apiSecret)
+	p.revalidate("path=/x%3Fsecret%3D" + apiSecret)
+	p.revalidate("path=/x%3Fa%3D%74" + apiSecret[1:]) // %74 is the secret's first letter, t
+	p.accessLog()                                     // every request's line is written
 	for line := range strings.SplitSeq(p.logs.String(), "\n") {
 		assert.NotContains(t, line, apiSecret, "the secret is in a log line")
 	}

@@ -278,6 +278,7 @@ func serve(s *http.Server, ln net.Listener) error {
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	w = newRedactingWriter(w, string(cfg.RevalidateSecret))
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
