@@ -212,6 +212,11 @@ func TestRuleConnectionNamedResponseHeadersNeverStoredOrReplayed(t *testing.T) {
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h["Connection"] = []string{"X-Secret, x-other", "X-THIRD"}
+		if strings.HasSuffix(r.URL.Path, "/close") {
+			// Go's client drops a Connection header holding "close",
+			// with the names it listed: they must go all the same.
+			h["Connection"] = []string{"X-Secret, close, x-other", "X-THIRD"}
+		}
 		h.Set("X-Secret", "s3cret")
 		h.Set("X-Other", "other")
 		h.Set("X-Third", "third")
@@ -221,7 +226,7 @@ func TestRuleConnectionNamedResponseHeadersNeverStoredOrReplayed(t *testing.T) {
 		h.Set("Te", "trailers")
 		h.Set("Upgrade", "websocket")
 		h.Set("X-Kept", "kept")
-		if r.URL.Path == "/conn/text" {
+		if strings.HasPrefix(r.URL.Path, "/conn/text") {
 			h.Set("Content-Type", "text/html")
 		} else {
 			h.Set("Content-Type", "image/png")
@@ -249,7 +254,7 @@ func TestRuleConnectionNamedResponseHeadersNeverStoredOrReplayed(t *testing.T) {
 		}
 		assert.NotContains(t, fmt.Sprint(a.Header), "s3cret", what)
 	}
-	for _, path := range []string{"/conn/text", "/conn/png"} {
+	for _, path := range []string{"/conn/text", "/conn/png", "/conn/text/close", "/conn/png/close"} {
 		check(path+" MISS", p.get(path))
 		check(path+" HIT", ruleStored(t, p, o, path))
 		check(path+" HIT gzip", ruleStored(t, p, o, path, "Accept-Encoding", "gzip"))

@@ -46,8 +46,8 @@ type origin struct {
 func newTransport(timeout time.Duration, maxConns int) *http.Transport {
 	dialer := &net.Dialer{Timeout: min(timeout, 10*time.Second), KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy:                 nil, // never an environment proxy: the origin only
-		DialContext:           dialer.DialContext,
+		Proxy:                 nil,                               // never an environment proxy: the origin only
+		DialContext:           dialHeadConns(dialer.DialContext), // see connheader.go
 		DisableCompression:    true,
 		MaxIdleConns:          max(maxConns*2, 100),
 		MaxIdleConnsPerHost:   max(maxConns, 16),
@@ -183,7 +183,9 @@ func (o *origin) fetch(ctx context.Context, req *http.Request, limit int64) (*fe
 	defer o.slots.Release(1)
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	resp, err := o.transport.RoundTrip(req.WithContext(ctx))
+	var head headCopy
+	resp, err := o.transport.RoundTrip(req.WithContext(head.trace(ctx)))
+	head.removeClosedConnectionNames(resp)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", req.URL.RequestURI(), err)
 	}

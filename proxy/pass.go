@@ -130,12 +130,19 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	pr.SetXForwarded()
+	head := new(headCopy) // see connheader.go; read back in modifyResponse
+	pr.Out = pr.Out.WithContext(context.WithValue(head.trace(pr.Out.Context()), headCopyKey{}, head))
 }
+
+type headCopyKey struct{}
 
 // modifyResponse drops what would mislabel the answer, records the origin
 // fetch, and applies RFC 9111 §4.4: a 2xx or 3xx answer to an unsafe method
 // invalidates the stored page of its URL, Location and Content-Location.
 func (h *Handler) modifyResponse(res *http.Response) error {
+	if head, _ := res.Request.Context().Value(headCopyKey{}).(*headCopy); head != nil {
+		head.removeClosedConnectionNames(res)
+	}
 	res.Header.Del("X-Cache")
 	res.Header.Del("Cache-Status")
 	h.metrics.originStatus("bypass", res.StatusCode)
