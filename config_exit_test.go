@@ -269,7 +269,8 @@ func (c *exitChild) exitCode(t *testing.T) int {
 }
 
 // §7: on SIGTERM, isrproxy stops accepting, lets an in-flight slow request
-// finish with its 200, and exits 0.
+// finish with its 200, and exits 0. Meanwhile /healthz answers 503, so a
+// load balancer stops sending visitors to a process on its way out.
 func TestSIGTERMLetsInFlightRequestFinish(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a process")
@@ -286,12 +287,22 @@ func TestSIGTERMLetsInFlightRequestFinish(t *testing.T) {
 		"ORIGIN_URL":        o.URL,
 		"REVALIDATE_SECRET": apiSecret,
 		"LISTEN_ADDR":       "127.0.0.1:0",
-		"ADMIN_ADDR":        "off",
+		"ADMIN_ADDR":        "127.0.0.1:0",
 		"SHUTDOWN_TIMEOUT":  "20s",
 		"LOG_FORMAT":        "json",
 	})
-	listen, _ := c.waitLog(t, "isrproxy serving")["listen"].(string)
+	serving := c.waitLog(t, "isrproxy serving")
+	listen, _ := serving["listen"].(string)
 	require.NotEmpty(t, listen)
+	admin, _ := serving["admin"].(string)
+	require.NotEmpty(t, admin)
+	health := func() int {
+		resp, err := http.Get("http://" + admin + "/healthz")
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusOK, health())
 
 	type result struct {
 		status int
@@ -321,6 +332,7 @@ func TestSIGTERMLetsInFlightRequestFinish(t *testing.T) {
 		require.FailNow(t, "the in-flight request ended before the origin answered", "%+v", r)
 	default:
 	}
+	assert.Equal(t, http.StatusServiceUnavailable, health(), "/healthz while draining")
 	gate.open()
 
 	select {

@@ -164,10 +164,16 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	public.ConnContext = coalesce.ConnContext
 	var admin *http.Server
 	var adminLn net.Listener
+	var draining atomic.Bool // set at SIGTERM: /healthz tells load balancers to look elsewhere
 	if cfg.AdminAddr != "" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Cache-Control", "no-store")
+			if draining.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, "draining\n")
+				return
+			}
 			io.WriteString(w, "ok\n")
 		})
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -195,6 +201,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	case err := <-errc:
 		return fmt.Errorf("serving: %w", err)
 	}
+	draining.Store(true)
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
