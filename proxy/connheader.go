@@ -76,11 +76,17 @@ type headCopy struct {
 func (h *headCopy) trace(ctx context.Context) context.Context {
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
-			if c, ok := info.Conn.(*headConn); ok {
-				c.startCopy()
-				h.mu.Lock()
-				h.conn = c
-				h.mu.Unlock()
+			c, ok := info.Conn.(*headConn)
+			if !ok {
+				return
+			}
+			c.startCopy()
+			h.mu.Lock()
+			prev := h.conn
+			h.conn = c
+			h.mu.Unlock()
+			if prev != nil && prev != c {
+				prev.stopCopy() // the Transport retried on another connection
 			}
 		},
 	})
