@@ -574,6 +574,34 @@ func TestSmugglingFramingAttacksAreRefused(t *testing.T) {
 	}
 }
 
+// After a request whose end the framing check does not follow itself (a
+// chunked body, an Upgrade that is not switched), whoever answers it, the
+// connection closes: a request hidden behind it is never read, so it can
+// never bypass the check.
+func TestSmugglingNothingIsReadAfterAnUnframedRequest(t *testing.T) {
+	const h = "Host: www.example.com\r\n"
+	bareLF := strings.ReplaceAll(advSmuggled, "\r\n", "\n") // refused on a fresh connection
+	chunk := "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+	cases := []advSmuggleCase{
+		{"Upgrade not switched, page", "GET /a HTTP/1.1\r\n" + h + "Connection: Upgrade\r\nUpgrade: foo\r\n\r\n" + bareLF},
+		{"Upgrade not switched, then a well-formed request", "GET /a HTTP/1.1\r\n" + h + "Upgrade: websocket\r\n\r\n" + advSmuggled},
+		{"chunked POST to a page", "POST /a HTTP/1.1\r\n" + h + chunk + bareLF},
+		{"chunked POST to the API", "POST /api/revalidate HTTP/1.1\r\n" + h + chunk + bareLF},
+		{"chunked PUT to the API (405)", "PUT /api/revalidate HTTP/1.1\r\n" + h + chunk + bareLF},
+		{"chunked OPTIONS *", "OPTIONS * HTTP/1.1\r\n" + h + chunk + bareLF},
+		{"Upgrade on OPTIONS *", "OPTIONS * HTTP/1.1\r\n" + h + "Upgrade: foo\r\n\r\n" + bareLF},
+		{"Upgrade on the API", "GET /api/revalidate/jobs/x HTTP/1.1\r\n" + h + "Upgrade: foo\r\n\r\n" + advSmuggled},
+	}
+	for i, r := range advSmuggleRun(t, cases) {
+		name := cases[i].name
+		assert.NotZero(t, r.first.Status, "%s: no first answer (%v)", name, r.first.Err)
+		assert.Zero(t, r.extra, "%s: a request behind it was answered", name)
+		for _, got := range r.origin {
+			assert.NotContains(t, got, "/smuggl", "%s: the hidden request reached the origin", name)
+		}
+	}
+}
+
 // A malformed chunked body on a pass-through: Go only finds the fault while
 // the body streams to the origin, so the origin may see the request begin,
 // but the exchange is aborted, the hidden request never reaches it, and

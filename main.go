@@ -151,7 +151,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	defer api.Close()
 
 	var active atomic.Int64 // requests in flight on the public listener
-	public := newServer(counted(&active, proxy.AccessLog(route(cfg.RevalidatePath, api, pages), log)), log)
+	public := newServer(counted(&active, proxy.AccessLog(framing.CloseUnframed(route(cfg.RevalidatePath, api, pages)), log)), log)
+	public.DisableGeneralOptionsHandler = true // "OPTIONS *" too must reach CloseUnframed
 	publicLn, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("LISTEN_ADDR: %w", err)

@@ -117,7 +117,7 @@ func (c *conn) feed(data []byte) {
 				c.state = dead
 				return
 			case v.upgrade || v.chunked:
-				c.state = raw // the answer to a chunked request closes the connection
+				c.state = raw // the answer closes the connection, but a 101: see CloseUnframed
 			case v.length > 0:
 				c.state, c.remaining = inBody, v.length
 			}
