@@ -13,9 +13,16 @@ import (
 	"strings"
 )
 
-// maxHead is the largest request head gathered for checking; a larger one
-// is passed on unchecked, for net/http to refuse (431).
-const maxHead = 1 << 20
+// MaxHeaderBytes is the http.Server.MaxHeaderBytes of the server behind
+// the checker: net/http reads at most that plus 4 KiB of a head.
+const MaxHeaderBytes = 64 << 10
+
+// maxHead is the largest request head gathered for checking: a little
+// more than net/http would read, so that a larger one, passed on
+// unchecked, is one net/http refuses (431) and closes on. Kept this small,
+// a connection that never ends its head holds little memory and is
+// rescanned cheaply.
+const maxHead = MaxHeaderBytes + 8<<10
 
 // rejected replaces a malformed head: a request line net/http refuses with
 // 400 Bad Request, after which it closes the connection.

@@ -2,6 +2,7 @@ package framing
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -88,4 +89,20 @@ func TestListenerOverHTTP(t *testing.T) {
 	assert.Equal(t, []int{200, 200, 400}, statuses)
 	assert.Equal(t, []string{"POST /a hello", "GET /b "}, seen)
 	assert.True(t, strings.HasPrefix(seen[0], "POST"))
+}
+
+// A head that never ends is held only up to a little more than net/http
+// would read; past that it is passed on for net/http to refuse (431).
+func TestUnendingHeadIsNotGatheredWithoutBound(t *testing.T) {
+	c := &conn{}
+	c.feed([]byte("GET / HTTP/1.1\r\nHost: a\r\nX-Big: "))
+	chunk := bytes.Repeat([]byte("a"), 4096)
+	peak := 0
+	for range 256 { // 1 MiB
+		c.feed(chunk)
+		peak = max(peak, cap(c.head))
+		c.out.Reset()
+	}
+	assert.LessOrEqual(t, peak, 2*maxHead, "the head buffer grew to %d bytes", peak)
+	assert.Equal(t, raw, c.state)
 }
