@@ -525,3 +525,76 @@ func TestPurgeAndSoftMarkOutliveFetchesInFlight(t *testing.T) {
 		})
 	}
 }
+
+// A tag or prefix revalidation finds stored pages in the index; a page
+// whose first fill is still in flight is not there yet. That fill read the
+// origin before the call, so it must not be stored afterwards as if newer.
+func TestTagAndPrefixRevalidationsReachFirstFillsInFlight(t *testing.T) {
+	for _, tc := range []struct{ query, want string }{
+		{"prefix=/news/&mode=purge", "MISS"},
+		{"tag=news&mode=purge", "MISS"},
+		{"prefix=/news/", "MISS"},
+		{"tag=news", "MISS"},
+		{"tag=news&async=1", "MISS"},
+		{"prefix=/news/&mode=soft", "STALE"},
+		{"tag=news&mode=soft", "STALE"},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			g := newGatedOrigin("v1", 1)
+			o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Tag", "news")
+				g.handler(w, r)
+			})
+			p := startProxy(t, o, nil)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				resp, err := p.client.Get(p.URL + "/news/1") // the first fill, held
+				if assert.NoError(t, err) {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}()
+			<-g.arrived[1]
+			g.setBody("v2")
+			res := p.revalidate(tc.query)
+			require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, res.Status, res.Body)
+			close(g.gates[1])
+			<-done // the fill's page is stored or dropped before its visitor is answered
+			got := p.get("/news/1")
+			assert.Equal(t, tc.want, got.Header.Get("X-Cache"), got.Body)
+			require.Eventually(t, func() bool { return p.get("/news/1").Body == "v2" }, 5*time.Second, 5*time.Millisecond,
+				"the page read before the revalidation stayed")
+		})
+	}
+}
+
+// A request that arrives after a purge or an invalidation does not join a
+// fill that began before it: it fetches for itself, at once.
+func TestRequestAfterPurgeDoesNotJoinAnOlderFill(t *testing.T) {
+	for _, invalidate := range []string{"purge", "POST"} {
+		t.Run(invalidate, func(t *testing.T) {
+			g := newGatedOrigin("v1", 1)
+			o := newTestOrigin(t, g.handler)
+			p := startProxy(t, o, nil)
+			t.Cleanup(func() { close(g.gates[1]) })
+			go func() {
+				resp, err := p.client.Get(p.URL + "/bt") // the old fill, held
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}()
+			<-g.arrived[1]
+			g.setBody("v2")
+			if invalidate == "purge" {
+				require.Equal(t, http.StatusOK, p.revalidate("path=/bt&mode=purge").Status)
+			} else {
+				require.Equal(t, http.StatusOK, p.request(http.MethodPost, "/bt", strings.NewReader("x")).Status)
+			}
+			got := p.get("/bt") // would wait for the held fill and get v1
+			assert.Equal(t, "v2", got.Body)
+			assert.Equal(t, "MISS", got.Header.Get("X-Cache"))
+		})
+	}
+}

@@ -19,10 +19,11 @@ type fill struct {
 	done chan struct{} // closed when the fields below are set
 
 	// Written once before done is closed, read only after.
-	page   *cache.Page // nil when err is set
-	reason string      // why page was not stored ("" when stored)
-	stored bool
-	err    error
+	page      *cache.Page // nil when err is set
+	reason    string      // why page was not stored ("" when stored)
+	stored    bool
+	withdrawn bool // a later revalidation superseded it: page was not stored
+	err       error
 
 	// superseded is raised when a revalidation, purge, soft mark or
 	// invalidation of the key starts while this fill is in flight: its
@@ -39,8 +40,35 @@ const (
 
 // A supersession carries onto a fetch in flight what a revalidation that
 // arrived after it began decided: its page was read before that
-// revalidation, so it must not undo it (SPEC promises 2 and 5).
-type supersession struct{ level atomic.Int32 }
+// revalidation, so it must not undo it (SPEC promises 2 and 5). A tag
+// revalidation cannot know which fetch's page will carry its tag: it
+// leaves its level per tag, applied when the page is about to be stored.
+type supersession struct {
+	level atomic.Int32
+	mu    sync.Mutex       // guards byTag
+	byTag map[string]int32 // tag -> level, for a page that carries it
+}
+
+// raiseTag raises the level for a page that carries tag.
+func (s *supersession) raiseTag(tag string, l int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byTag == nil {
+		s.byTag = make(map[string]int32)
+	}
+	s.byTag[tag] = max(s.byTag[tag], l)
+}
+
+// levelFor is the level that applies to p.
+func (s *supersession) levelFor(p *cache.Page) int32 {
+	l := s.level.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, tag := range p.Tags {
+		l = max(l, s.byTag[tag])
+	}
+	return l
+}
 
 // raise sets the level to at least l; a purge outranks a soft mark.
 func (s *supersession) raise(l int32) {
@@ -55,7 +83,7 @@ func (s *supersession) raise(l int32) {
 // admit is the store's last check before storing p, under the key's lock
 // (cache.Store.PutIf): false drops p; a soft mark is carried onto it.
 func (s *supersession) admit(p *cache.Page) bool {
-	switch s.level.Load() {
+	switch s.levelFor(p) {
 	case dropFetch:
 		return false
 	case staleFetch:
@@ -72,11 +100,13 @@ type flights struct {
 }
 
 // join returns the fill in flight for fk and false, or registers a new one
-// and returns it and true: the caller must then start it with run.
+// and returns it and true: the caller must then start it with run. A fill
+// that a purge, invalidation or revalidation has superseded is not joined:
+// a request that arrives after those must not get what it read before.
 func (fs *flights) join(fk string) (*fill, bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if f, ok := fs.calls[fk]; ok {
+	if f, ok := fs.calls[fk]; ok && f.superseded.level.Load() != dropFetch {
 		return f, false
 	}
 	if fs.calls == nil {
@@ -90,7 +120,9 @@ func (fs *flights) join(fk string) (*fill, bool) {
 // finish publishes f's result and forgets it, so later misses start afresh.
 func (fs *flights) finish(fk string, f *fill) {
 	fs.mu.Lock()
-	delete(fs.calls, fk)
+	if fs.calls[fk] == f { // a superseded fill may have been replaced
+		delete(fs.calls, fk)
+	}
 	fs.mu.Unlock()
 	close(f.done)
 }
@@ -111,6 +143,37 @@ func (fs *flights) supersede(key string, level int32, refetches bool) {
 	if refetches {
 		for s := range fs.refetches[key] {
 			s.raise(level)
+		}
+	}
+}
+
+// supersedeUnstored reaches the fills and refetches in flight for keys
+// that unstored says are not stored, and that match: match(key) returns
+// whether the fetch is reached at once (a prefix) and the tags for which
+// its page is (a tag). Stored keys are left to the revalidation's own
+// action on them.
+func (fs *flights) supersedeUnstored(unstored func(key string) bool, match func(key string) (all bool, tags []string), level int32) {
+	apply := func(key string, s *supersession) {
+		if !unstored(key) {
+			return
+		}
+		all, tags := match(key)
+		if all {
+			s.raise(level)
+		}
+		for _, tag := range tags {
+			s.raiseTag(tag, level)
+		}
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for fk, f := range fs.calls {
+		key, _, _ := strings.Cut(fk, "\n")
+		apply(key, &f.superseded)
+	}
+	for key, set := range fs.refetches {
+		for s := range set {
+			apply(key, s)
 		}
 	}
 }

@@ -314,6 +314,10 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 		w.Header()["X-Cache"] = verdictMiss.xCache
 		w.Header()["Cache-Status"] = verdictMiss.cacheStatus
 		h.fail(w, statusFor(f.err), "origin unavailable")
+	case f.withdrawn && !leader && !retried:
+		// A revalidation after the fill began threw its page away: this
+		// visitor may have arrived after it, so it fetches afresh.
+		h.miss(w, r, key, variant, true)
 	case leader:
 		v := verdictMiss
 		if f.stored {
@@ -366,6 +370,8 @@ func (h *Handler) runFill(fk string, f *fill, key cache.Key, req *http.Request, 
 	case cache.Stored, cache.Replaced:
 		f.stored = true
 		h.passes.remove(ks)
+	case cache.Withdrawn:
+		f.withdrawn = true
 	}
 }
 

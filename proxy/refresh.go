@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/isrproxy/isrproxy/cache"
@@ -60,6 +61,35 @@ func (h *Handler) Purge(key cache.Key) []purge.Result {
 	h.flights.supersede(ks, dropFetch, true)
 	h.store.Delete(ks)
 	return []purge.Result{{Path: key.Target(), Outcome: "purged"}}
+}
+
+// SupersedeInFlight reaches the fetches in flight for host's keys that are
+// not stored yet and whose escaped path starts with one of prefixes, or
+// whose page will carry one of tags: they read the origin before this
+// call, which the index cannot show them to. Their pages are then not
+// stored (mode purge or refetch: the next request fills afresh) or stored
+// marked stale (soft). See [purge.InFlight].
+func (h *Handler) SupersedeInFlight(host string, tags, prefixes []string, mode string) {
+	if len(tags) == 0 && len(prefixes) == 0 {
+		return
+	}
+	level := dropFetch
+	if mode == "soft" {
+		level = staleFetch
+	}
+	unstored := func(ks string) bool { return h.store.Get(ks) == nil }
+	h.flights.supersedeUnstored(unstored, func(ks string) (bool, []string) {
+		key := cache.ParseKey(ks)
+		if key.Host != host {
+			return false, nil
+		}
+		for _, prefix := range prefixes {
+			if strings.HasPrefix(key.Path, prefix) {
+				return true, nil
+			}
+		}
+		return false, tags
+	}, level)
 }
 
 // refetch fetches one variant of key and stores it.

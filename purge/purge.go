@@ -58,6 +58,16 @@ type Revalidator interface {
 	Purge(key cache.Key) []Result
 }
 
+// InFlight is implemented by a [Revalidator] that also fetches pages not
+// stored yet (first fills). A tag or prefix revalidation finds only stored
+// keys in the [Index]; before it looks, the handler calls
+// SupersedeInFlight so that a fetch of a matching page already in flight,
+// which read the origin before the call, is not stored afterwards as if
+// newer (mode "refetch" or "purge") or is stored marked stale ("soft").
+type InFlight interface {
+	SupersedeInFlight(host string, tags, prefixes []string, mode string)
+}
+
 // Index lists stored keys; [cache.Store] implements it. The keys are
 // [cache.Key.String] forms, turned back with [cache.ParseKey].
 type Index interface {

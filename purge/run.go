@@ -47,6 +47,11 @@ func (h *Handler) plan(t *targets, host string) (*plan, error) {
 			p.keys = append(p.keys, key)
 		}
 	}
+	if f, ok := h.opts.Revalidator.(InFlight); ok {
+		// Before the index is read: a fetch that stores after this finds
+		// itself superseded; one that stored before is in the index.
+		f.SupersedeInFlight(host, t.tags, t.prefixes, t.mode)
+	}
 	matched := make(map[string]bool)
 	if h.opts.Index != nil {
 		var found []string
