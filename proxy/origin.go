@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,10 +24,12 @@ var errTooLarge = errors.New("response larger than MAX_OBJECT_BYTES")
 // into memory past their budget: it is streamed, not stored, this time.
 var errBuffersFull = errors.New("too many response bodies being buffered at once")
 
-// bufferBudget bounds the bytes of origin bodies being read into memory at
-// once, so that many large fills cannot push the process past
-// CACHE_MAX_BYTES + 128 MiB (promise 8).
-const bufferBudget = 64 << 20
+// bufferBudget is the bound on the bytes of origin bodies held in
+// memory at once, from the first byte read until their page is stored or
+// dropped, so that many large fills cannot push the process past
+// CACHE_MAX_BYTES + 128 MiB (promise 8). A fill that finds it spent is
+// passed through instead, streamed.
+const bufferBudget = 32 << 20
 
 // origin is the only code that builds requests to the origin: every URL it
 // sends to has the scheme and host of ORIGIN_URL, whatever the input (SPEC
@@ -171,6 +174,17 @@ type fetched struct {
 	status int
 	header http.Header
 	body   []byte
+	budget *budgetReader // the body's share of bufferBudget, until done
+}
+
+// done returns the body's share of the buffer budget. Call it once the page
+// built from it is stored or dropped: until then the body (and what is
+// built from it) is memory that no other budget counts.
+func (f *fetched) done() {
+	if f != nil && f.budget != nil {
+		f.budget.release()
+		f.budget = nil
+	}
 }
 
 // fetch sends req within the origin's concurrency limit and timeout, and
@@ -194,8 +208,18 @@ func (o *origin) fetch(ctx context.Context, req *http.Request, limit int64) (*fe
 		return nil, errTooLarge
 	}
 	br := &budgetReader{r: io.LimitReader(resp.Body, limit+1), budget: o.buffers}
-	defer br.release()
-	body, err := io.ReadAll(br)
+	if resp.ContentLength > 0 {
+		// Take the whole declared size before a byte is buffered: a fill
+		// that cannot have it allocates nothing and is passed through.
+		if !br.budget.TryAcquire(resp.ContentLength) {
+			return nil, errBuffersFull
+		}
+		br.held = resp.ContentLength
+	}
+	body, err := readBody(br, resp.ContentLength)
+	if err != nil || int64(len(body)) > limit {
+		br.release()
+	}
 	if errors.Is(err, errBuffersFull) {
 		return nil, err
 	}
@@ -206,7 +230,20 @@ func (o *origin) fetch(ctx context.Context, req *http.Request, limit int64) (*fe
 		return nil, errTooLarge
 	}
 	removeHopHeaders(resp.Header)
-	return &fetched{status: resp.StatusCode, header: resp.Header, body: body}, nil
+	return &fetched{status: resp.StatusCode, header: resp.Header, body: body, budget: br}, nil
+}
+
+// readBody reads r to its end. With the size known it reads into a buffer
+// of that size (plus room to see the end), not one grown by doubling: the
+// budget counts the bytes read, and the memory should be no more.
+func readBody(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 {
+		return io.ReadAll(r)
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(size) + bytes.MinRead)
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // budgetReader takes every byte it reads from a shared budget, without
@@ -214,21 +251,23 @@ func (o *origin) fetch(ctx context.Context, req *http.Request, limit int64) (*fe
 type budgetReader struct {
 	r      io.Reader
 	budget *semaphore.Weighted
-	held   int64
+	held   int64 // taken from budget
+	read   int64 // bytes read so far
 }
 
 func (b *budgetReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	if n > 0 {
-		if !b.budget.TryAcquire(int64(n)) {
+	b.read += int64(n)
+	if over := b.read - b.held; over > 0 { // beyond what was taken ahead
+		if !b.budget.TryAcquire(over) {
 			return 0, errBuffersFull
 		}
-		b.held += int64(n)
+		b.held += over
 	}
 	return n, err
 }
 
-func (b *budgetReader) release() { b.budget.Release(b.held) }
+func (b *budgetReader) release() { b.budget.Release(b.held); b.held = 0 }
 
 // limitedTransport holds an origin slot for the life of each pass-through
 // exchange, until its body is closed (or at once for a protocol switch).

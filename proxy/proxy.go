@@ -346,6 +346,7 @@ func (h *Handler) runFill(fk string, f *fill, key cache.Key, req *http.Request, 
 	defer h.flights.finish(fk, f)
 	start := h.now()
 	got, err := h.origin.fetch(req.Context(), req, h.maxObject)
+	defer got.done() // the body is counted until its page is stored or dropped
 	h.metrics.originDone("fill", got, err, h.now().Sub(start))
 	ks := key.String()
 	if err != nil {

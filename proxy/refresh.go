@@ -107,6 +107,7 @@ func (h *Handler) refetch(ctx context.Context, key cache.Key, vary http.Header) 
 	start := h.now()
 	req := h.origin.fillRequest(ctx, key, nil, vary)
 	got, err := h.origin.fetch(ctx, req, h.maxObject)
+	defer got.done() // the body is counted until its page is stored or dropped
 	h.refetchs.Release(1)
 	h.metrics.originDone("refetch", got, err, h.now().Sub(start))
 	if err != nil {
