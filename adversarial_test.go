@@ -123,6 +123,10 @@ func TestPoisonUnkeyedHeadersNeverReachStoredPage(t *testing.T) {
 		"X-Forwarded-Host", "X-Forwarded-Scheme", "X-Forwarded-Proto", "X-Forwarded-Port",
 		"X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-For", "Forwarded",
 		"X-Original-URL", "X-Rewrite-URL", "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
+		// CGI and PHP read underscores as dashes; frameworks trust these too.
+		"X_Original_URL", "X_Rewrite_URL", "X_HTTP_Method_Override",
+		"X-Host", "X-Original-Host", "X-Forwarded", "Forwarded-For", "Front-End-Https", "X-Url-Scheme",
+		"X-Real-IP", "True-Client-IP",
 	}
 	for i, name := range injected {
 		for j, viaConnection := range []bool{false, true} {
@@ -131,7 +135,7 @@ func TestPoisonUnkeyedHeadersNeverReachStoredPage(t *testing.T) {
 			switch name {
 			case "Forwarded":
 				value = "for=6.6.6.6;host=" + marker + ";proto=https"
-			case "X-Original-URL", "X-Rewrite-URL":
+			case "X-Original-URL", "X-Rewrite-URL", "X_Original_URL", "X_Rewrite_URL":
 				value = "/" + marker
 			}
 			path := fmt.Sprintf("/poison/%d/%d", i, j)

@@ -85,13 +85,29 @@ func (o *origin) hostHeader(visitorHost string) string {
 	return visitorHost
 }
 
-// droppedOnFill are request headers a fill or refetch never forwards: the
-// stored page must be the anonymous render of exactly the keyed URL.
-var droppedOnFill = []string{
-	"Cookie", "Authorization", "Range", "If-Range",
-	"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since",
-	"X-Original-Url", "X-Rewrite-Url", "X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
-	"Forwarded", "Content-Length", "Transfer-Encoding", "Expect", "Content-Type",
+// droppedOnFill are request headers a fill or refetch never forwards, in
+// canonical form: the stored page must be the anonymous render of exactly
+// the keyed URL, whoever asked first. Beside credentials, ranges and
+// conditionals: headers that rewrite the URL or method, or that name a
+// host, scheme or client address to frameworks that trust them.
+var droppedOnFill = map[string]bool{
+	"Cookie": true, "Authorization": true, "Range": true, "If-Range": true,
+	"If-Match": true, "If-None-Match": true, "If-Modified-Since": true, "If-Unmodified-Since": true,
+	"X-Original-Url": true, "X-Original-Uri": true, "X-Rewrite-Url": true,
+	"X-Http-Method-Override": true, "X-Http-Method": true, "X-Method-Override": true,
+	"Forwarded": true, "Forwarded-For": true, "X-Forwarded": true,
+	"X-Host": true, "X-Original-Host": true, "X-Http-Host-Override": true,
+	"Front-End-Https": true, "X-Url-Scheme": true,
+	"X-Real-Ip": true, "X-Client-Ip": true, "True-Client-Ip": true, "X-Cluster-Client-Ip": true,
+	"X-Proxyuser-Ip": true, "X-Original-Forwarded-For": true,
+	"Content-Length": true, "Transfer-Encoding": true, "Expect": true, "Content-Type": true,
+}
+
+// droppedFromFill reports whether a fill drops the header name. CGI and
+// PHP origins read underscores as dashes (X_Original_URL is
+// X-Original-URL to them), so both spellings go.
+func droppedFromFill(name string) bool {
+	return droppedOnFill[http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))] || isForwardedHeader(name)
 }
 
 // isForwardedHeader reports an X-Forwarded-* header in any spelling,
@@ -143,11 +159,8 @@ func (o *origin) fillRequest(ctx context.Context, key cache.Key, in *http.Reques
 	for k, vs := range vary {
 		h[k] = vs
 	}
-	for _, name := range droppedOnFill {
-		delete(h, name)
-	}
 	for k := range h {
-		if isForwardedHeader(k) {
+		if droppedFromFill(k) {
 			delete(h, k)
 		}
 	}
