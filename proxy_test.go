@@ -118,3 +118,24 @@ func TestCompressionFollowsAcceptEncoding(t *testing.T) {
 	assert.EqualValues(t, 1, o.hits.Load())
 	assert.Equal(t, "gzip", o.lastRequest().Header.Get("Accept-Encoding"), "fills ask for gzip only")
 }
+
+// A CMS whose base URL ends in a slash calls //api/revalidate; other
+// spellings that clean to REVALIDATE_PATH are the API too (as nginx merges
+// slashes and resolves dot segments): never a page request that would
+// carry the secret to the origin and answer 200 without revalidating.
+func TestRevalidatePathSpellingsReachTheAPI(t *testing.T) {
+	o := newTestOrigin(t, page("<p>page</p>"))
+	p := startProxy(t, o, nil)
+	p.get("/x")
+	hits := o.hits.Load()
+	for _, target := range []string{"//api/revalidate", "/api//revalidate", "/api/./revalidate", "/api/x/../revalidate", "/api/revalidate/"} {
+		got := p.request(http.MethodPost, target+"?path=/x&mode=purge", nil, "Authorization", "Bearer "+apiSecret)
+		assert.Equal(t, http.StatusOK, got.Status, "%s: %s", target, got.Body)
+		assert.Contains(t, got.Body, `"outcome":"purged"`, target)
+		assert.Equal(t, "no-store", got.Header.Get("Cache-Control"), target)
+	}
+	assert.Equal(t, hits, o.hits.Load(), "no spelling of the API reached the origin")
+	jobs := p.request(http.MethodGet, "//api/revalidate/jobs/unknown", nil, "Authorization", "Bearer "+apiSecret)
+	assert.Equal(t, http.StatusNotFound, jobs.Status)
+	assert.Contains(t, jobs.Body, `"message"`)
+}
