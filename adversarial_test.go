@@ -1066,3 +1066,34 @@ func TestAdversarialSSRFThroughRevalidateAPI(t *testing.T) {
 		})
 	}
 }
+
+// Uploads trickled by anyone hold origin slots for as long as they last:
+// they may hold only their share of ORIGIN_MAX_CONCURRENCY, so fills and
+// the revalidate API still reach the origin.
+func TestSlowUploadsCannotStarveFillsAndRevalidations(t *testing.T) {
+	var uploads atomic.Int64
+	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			uploads.Add(1)
+			io.Copy(io.Discard, r.Body) // as long as the client trickles
+			return
+		}
+		io.WriteString(w, "<p>page</p>")
+	})
+	p := startProxy(t, o, map[string]string{"ORIGIN_MAX_CONCURRENCY": "4"})
+	for i := range 6 {
+		conn, err := net.Dial("tcp", advAddr(p))
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		fmt.Fprintf(conn, "POST /up/%d HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 1000\r\n\r\nabc", i)
+	}
+	require.Eventually(t, func() bool { return uploads.Load() == 3 }, 5*time.Second, 5*time.Millisecond,
+		"pass-through holds 3 of the 4 slots")
+
+	got := p.get("/fresh")
+	assert.Equal(t, http.StatusOK, got.Status)
+	assert.Equal(t, "MISS", got.Header.Get("X-Cache"))
+	res := p.revalidate("path=/fresh2")
+	assert.Equal(t, http.StatusOK, res.Status, res.Body)
+	assert.EqualValues(t, 3, uploads.Load(), "the other uploads wait their turn")
+}

@@ -204,12 +204,14 @@ func (f *fetched) done() {
 // reads the whole body, at most limit bytes. A body cut short is an error:
 // nothing partial is ever stored.
 func (o *origin) fetch(ctx context.Context, req *http.Request, limit int64) (*fetched, error) {
+	// The wait for a slot counts against ORIGIN_TIMEOUT: a fill or a
+	// revalidation never waits without end behind a saturated origin.
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
 	if err := o.slots.Acquire(ctx, 1); err != nil {
 		return nil, fmt.Errorf("waiting for an origin slot: %w", err)
 	}
 	defer o.slots.Release(1)
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
 	var head headCopy
 	resp, err := o.transport.RoundTrip(req.WithContext(head.trace(ctx)))
 	head.removeClosedConnectionNames(resp)
@@ -284,22 +286,43 @@ func (b *budgetReader) release() { b.budget.Release(b.held); b.held = 0 }
 
 // limitedTransport holds an origin slot for the life of each pass-through
 // exchange, until its body is closed (or at once for a protocol switch).
+// Pass-through takes at most the slots of pass: the rest stay for fills
+// and refetches, so that uploads trickled by anyone cannot hold every slot
+// and starve the cache and the revalidate API.
 type limitedTransport struct {
 	next  http.RoundTripper
-	slots *semaphore.Weighted
+	slots *semaphore.Weighted // ORIGIN_MAX_CONCURRENCY
+	pass  *semaphore.Weighted // the share of it pass-through may hold
+}
+
+// passShare is how many of n origin slots pass-through may hold: all but a
+// quarter (at least one) kept for fills and refetches, when n allows.
+func passShare(n int) int64 {
+	if n < 2 {
+		return int64(n)
+	}
+	return int64(n - max(n/4, 1))
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.slots.Acquire(req.Context(), 1); err != nil {
+	if err := t.pass.Acquire(req.Context(), 1); err != nil {
 		return nil, fmt.Errorf("waiting for an origin slot: %w", err)
+	}
+	if err := t.slots.Acquire(req.Context(), 1); err != nil {
+		t.pass.Release(1)
+		return nil, fmt.Errorf("waiting for an origin slot: %w", err)
+	}
+	release := func() {
+		t.slots.Release(1)
+		t.pass.Release(1)
 	}
 	resp, err := t.next.RoundTrip(req)
 	if err != nil || resp.StatusCode == http.StatusSwitchingProtocols {
-		t.slots.Release(1)
+		release()
 		return resp, err
 	}
-	resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { t.slots.Release(1) }}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
 	return resp, nil
 }
 

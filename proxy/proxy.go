@@ -174,8 +174,9 @@ func New(opts Options) (*Handler, error) {
 	}
 	h.bgCtx, h.bgCancel = context.WithCancel(context.Background())
 	h.rp = &httputil.ReverseProxy{
-		Rewrite:        h.rewrite,
-		Transport:      &limitedTransport{next: opts.Transport, slots: h.origin.slots},
+		Rewrite: h.rewrite,
+		Transport: &limitedTransport{next: opts.Transport, slots: h.origin.slots,
+			pass: semaphore.NewWeighted(passShare(opts.OriginMaxConcurrency))},
 		ModifyResponse: h.modifyResponse,
 		ErrorHandler:   h.passError,
 		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
