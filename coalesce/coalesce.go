@@ -1,4 +1,5 @@
-// Package coalesce lets a handler send one answer in one write.
+// Package coalesce lets a handler send one answer in one write, and bounds
+// how long any write may wait on the client.
 //
 // net/http buffers a connection's output in 4 KiB: an answer of a stored
 // page (its header block and a few KiB of gzip) goes out in two writes,
@@ -6,17 +7,30 @@
 // knows its whole answer holds the connection's writes, flushes, and
 // releases them: they leave in a single write. Connections not held write
 // through unchanged.
+//
+// Every write to the client is sent in pieces of at most [SendChunk]
+// bytes, each of which must leave within [SendTimeout] (nginx's
+// send_timeout): a client that stops reading is disconnected, one that
+// reads slowly but steadily is not, however large the answer.
 package coalesce
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"sync"
+	"time"
 )
 
 // maxHeld bounds what a connection gathers while held; past it, the
 // gathered bytes are written out and the rest passes through.
 const maxHeld = 256 << 10
+
+// SendTimeout is how long one piece of a write may wait on the client.
+const SendTimeout = time.Minute
+
+// SendChunk is the largest piece written under one deadline.
+const SendChunk = 64 << 10
 
 // Listen wraps ln so that its connections can be held (see [Conn.Hold]).
 func Listen(ln net.Listener) net.Listener { return &listener{Listener: ln} }
@@ -34,9 +48,10 @@ func (l *listener) Accept() (net.Conn, error) {
 // Conn is a connection whose writes can be gathered and sent as one.
 type Conn struct {
 	net.Conn
-	mu   sync.Mutex
-	held *[]byte // gathered writes while held; nil otherwise
-	err  error   // the error of a failed release, returned by later writes
+	mu      sync.Mutex
+	held    *[]byte       // gathered writes while held; nil otherwise
+	err     error         // the error of a failed release, returned by later writes
+	timeout time.Duration // per piece of a write; zero: SendTimeout
 }
 
 var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
@@ -66,7 +81,7 @@ func (c *Conn) flushLocked() error {
 	b := c.held
 	c.held = nil
 	if len(*b) > 0 {
-		if _, err := c.Conn.Write(*b); err != nil {
+		if _, err := c.send(*b); err != nil {
 			c.err = err
 		}
 	}
@@ -85,16 +100,35 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, c.err
 	}
 	if c.held == nil {
-		return c.Conn.Write(p)
+		return c.send(p)
 	}
 	if len(*c.held)+len(p) > maxHeld {
 		if err := c.flushLocked(); err != nil {
 			return 0, err
 		}
-		return c.Conn.Write(p)
+		return c.send(p)
 	}
 	*c.held = append(*c.held, p...)
 	return len(p), nil
+}
+
+// send writes p in pieces of at most SendChunk, each under a fresh
+// deadline of SendTimeout.
+func (c *Conn) send(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		piece := p[:min(len(p), SendChunk)]
+		if err := c.Conn.SetWriteDeadline(time.Now().Add(cmp.Or(c.timeout, SendTimeout))); err != nil {
+			return written, err
+		}
+		n, err := c.Conn.Write(piece)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
 }
 
 // Close closes the connection at once, dropping anything still held (a

@@ -158,7 +158,8 @@ func TestCloseNeverWaits(t *testing.T) {
 
 type failingConn struct{ net.Conn }
 
-func (failingConn) Write([]byte) (int, error) { return 0, errors.New("connection reset") }
+func (failingConn) Write([]byte) (int, error)        { return 0, errors.New("connection reset") }
+func (failingConn) SetWriteDeadline(time.Time) error { return nil }
 
 // TestFailedReleaseFailsLaterWrites: net/http learns of the failure on its
 // next write and closes the connection.
@@ -213,4 +214,40 @@ func TestOneWritePerAnswerThroughNetHTTP(t *testing.T) {
 		}
 		assert.Equal(t, want, counted.writes.Load(), "held=%v", held)
 	}
+}
+
+// A client that stops reading is cut off once a piece of a write has
+// waited the send timeout; one that keeps reading, however slowly, gets
+// the whole answer, since each piece has a deadline of its own.
+func TestSendTimeoutCutsOffOnlyAClientThatStopsReading(t *testing.T) {
+	stalled, _, _ := pair(t)
+	stalled.timeout = 200 * time.Millisecond
+	done := make(chan error, 1)
+	go func() {
+		_, err := stalled.Write(make([]byte, 64<<20)) // far past the socket buffers
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var ne net.Error
+		require.ErrorAs(t, err, &ne)
+		assert.True(t, ne.Timeout())
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write to a client that does not read never ended")
+	}
+
+	steady, client, _ := pair(t)
+	steady.timeout = 200 * time.Millisecond
+	const size = 4 << 20
+	go steady.Write(make([]byte, size))
+	got := 0
+	buf := make([]byte, 256<<10)
+	for got < size { // slower, in all, than one timeout, but never idle that long
+		client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := client.Read(buf)
+		require.NoError(t, err)
+		got += n
+		time.Sleep(5 * time.Millisecond)
+	}
+	assert.Equal(t, size, got)
 }

@@ -70,9 +70,8 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, p *cache.Page, v
 		return
 	}
 	w.WriteHeader(p.Status)
-	if size > largeBody {
-		defer setWriteDeadline(w, int(size))()
-	}
+	// A client that stops reading is cut off by the connection's send
+	// timeout (coalesce.SendTimeout), as nginx's send_timeout does.
 	if body != nil {
 		w.Write(body)
 		return
@@ -104,23 +103,9 @@ func writeWhole(w http.ResponseWriter, r *http.Request, status int, body []byte)
 	runtime.Gosched()
 }
 
-// largeBody is the size above which writing an answer may block on a slow
-// client long enough to need a deadline; smaller ones fit the socket buffers.
+// largeBody is the size above which an answer is not gathered into one
+// write: it would not fit the socket buffers anyway.
 const largeBody = 64 << 10
-
-// setWriteDeadline gives a large answer a minute plus the time to send it
-// at 8 KiB/s: a client reading a byte a second cannot hold a handler and a
-// connection for days (nginx's send_timeout, for one write). The returned
-// func clears the deadline, which net/http would otherwise leave on the
-// kept-alive connection for its next requests.
-func setWriteDeadline(w http.ResponseWriter, size int) (clear func()) {
-	rc := http.NewResponseController(w)
-	d := time.Minute + time.Duration(size/(8<<10))*time.Second
-	if rc.SetWriteDeadline(time.Now().Add(d)) != nil {
-		return func() {}
-	}
-	return func() { rc.SetWriteDeadline(time.Time{}) }
-}
 
 // plainBody returns p's decompressed body from the small cache of
 // decompressed bodies, filling it from the second plain answer of a page
