@@ -265,6 +265,32 @@ func TestUnstorableKeyPassesThroughDuringPassTTL(t *testing.T) {
 	}
 }
 
+// Promise 4 counts an origin 5xx as a failed fetch, and a failed fetch
+// marks nothing: once the origin recovers, the next request fills and
+// stores the page, rather than passing through for PASS_TTL.
+func TestOrigin5xxOnAFillDoesNotMarkThePagePassThrough(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "down for maintenance")
+			return
+		}
+		io.WriteString(w, "page")
+	})
+	p := startProxy(t, o, nil) // PASS_TTL 2m
+	failed := p.get("/outage")
+	assert.Equal(t, http.StatusServiceUnavailable, failed.Status)
+	assert.Equal(t, "MISS", failed.Header.Get("X-Cache"))
+
+	down.Store(false)
+	got := p.get("/outage")
+	assert.Equal(t, "MISS", got.Header.Get("X-Cache"))
+	assert.Equal(t, "isrproxy; fwd=miss; stored", got.Header.Get("Cache-Status"))
+	assert.Equal(t, "HIT", p.get("/outage").Header.Get("X-Cache"))
+}
+
 // Promise 7: the pass-through mark ends after PASS_TTL; the key fills and is
 // stored again.
 func TestPassThroughEndsAfterPassTTL(t *testing.T) {

@@ -362,7 +362,12 @@ func (h *Handler) runFill(fk string, f *fill, key cache.Key, req *http.Request, 
 	p, reason := h.builder.build(key, got, req.Header, gen, h.now())
 	f.page, f.reason = p, reason
 	if reason != "" {
-		h.passes.add(ks, h.now())
+		// A 5xx is an origin failing, not a page that cannot be stored
+		// (promise 4 counts it a failed fetch): the next request tries
+		// again, so pages are cached again as soon as the origin recovers.
+		if got.status < 500 {
+			h.passes.add(ks, h.now())
+		}
 		h.log.Debug("not stored", "key", ks, "reason", reason)
 		return
 	}
