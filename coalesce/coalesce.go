@@ -9,9 +9,9 @@
 // through unchanged.
 //
 // Every write to the client is sent in pieces of at most [SendChunk]
-// bytes, each of which must leave within [SendTimeout] (nginx's
-// send_timeout): a client that stops reading is disconnected, one that
-// reads slowly but steadily is not, however large the answer.
+// bytes, each of which must leave within [SendTimeout] (at least half of
+// it; nginx's send_timeout): a client that stops reading is disconnected,
+// one that reads slowly but steadily is not, however large the answer.
 package coalesce
 
 import (
@@ -19,6 +19,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,10 +49,23 @@ func (l *listener) Accept() (net.Conn, error) {
 // Conn is a connection whose writes can be gathered and sent as one.
 type Conn struct {
 	net.Conn
-	mu      sync.Mutex
-	held    *[]byte       // gathered writes while held; nil otherwise
-	err     error         // the error of a failed release, returned by later writes
-	timeout time.Duration // per piece of a write; zero: SendTimeout
+	mu       sync.Mutex
+	held     *[]byte       // gathered writes while held; nil otherwise
+	err      error         // the error of a failed release, returned by later writes
+	timeout  time.Duration // per piece of a write; zero: SendTimeout
+	deadline atomic.Int64  // the write deadline send last set (Unix ns); 0 once another is set
+}
+
+// SetDeadline sets the connection's deadlines; send sets its own again.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.deadline.Store(0)
+	return c.Conn.SetDeadline(t)
+}
+
+// SetWriteDeadline sets the write deadline; send sets its own again.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.deadline.Store(0)
+	return c.Conn.SetWriteDeadline(t)
 }
 
 var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
@@ -112,14 +126,21 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// send writes p in pieces of at most SendChunk, each under a fresh
-// deadline of SendTimeout.
+// send writes p in pieces of at most SendChunk, each with between half
+// of SendTimeout and all of it to leave. The caller holds c.mu.
 func (c *Conn) send(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		piece := p[:min(len(p), SendChunk)]
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(cmp.Or(c.timeout, SendTimeout))); err != nil {
-			return written, err
+		// Moving the deadline costs a timer update; a write soon after
+		// the last keeps it when at least half the timeout is left.
+		timeout := cmp.Or(c.timeout, SendTimeout)
+		if now := time.Now(); c.deadline.Load()-now.UnixNano() < int64(timeout/2) {
+			d := now.Add(timeout)
+			c.deadline.Store(d.UnixNano())
+			if err := c.Conn.SetWriteDeadline(d); err != nil {
+				return written, err
+			}
 		}
 		n, err := c.Conn.Write(piece)
 		written += n
