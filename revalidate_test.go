@@ -499,30 +499,25 @@ func TestPurgeAndSoftMarkOutliveFetchesInFlight(t *testing.T) {
 		{"background refresh", 2, background},
 		{"first fill", 1, firstFill},
 	} {
-		t.Run(tc.name+"/purge", func(t *testing.T) {
-			g := newGatedOrigin("v1", tc.gated)
-			p := startProxy(t, newTestOrigin(t, g.handler), nil)
-			land := tc.start(t, p, g)
-			g.setBody("v3")
-			require.Equal(t, http.StatusOK, p.revalidate("path=/k&mode=purge").Status)
-			land()
-			got := p.get("/k")
-			assert.Equal(t, "v3", got.Body, "the fetch that read v2 before the purge stored it after")
-			assert.Equal(t, "MISS", got.Header.Get("X-Cache"))
-		})
-		t.Run(tc.name+"/soft", func(t *testing.T) {
-			g := newGatedOrigin("v1", tc.gated)
-			p := startProxy(t, newTestOrigin(t, g.handler), nil)
-			land := tc.start(t, p, g)
-			g.setBody("v3")
-			require.Equal(t, http.StatusOK, p.revalidate("path=/k&mode=soft").Status)
-			land()
-			// The mark survives: the next visitor gets STALE (the page the
-			// fetch read, never older) and starts the one refresh of v3.
-			got := p.get("/k")
-			assert.Equal(t, "STALE", got.Header.Get("X-Cache"), "the soft mark was lost (%q)", got.Body)
-			require.Eventually(t, func() bool { return p.get("/k").Body == "v3" }, 5*time.Second, 5*time.Millisecond)
-		})
+		// After a purge the next visitor fills v3 (MISS); after a soft mark
+		// it gets STALE (the page the fetch read, never older) and starts
+		// the one refresh of v3.
+		for _, m := range []struct{ mode, want string }{{"purge", "MISS"}, {"soft", "STALE"}} {
+			t.Run(tc.name+"/"+m.mode, func(t *testing.T) {
+				g := newGatedOrigin("v1", tc.gated)
+				p := startProxy(t, newTestOrigin(t, g.handler), nil)
+				land := tc.start(t, p, g)
+				g.setBody("v3")
+				require.Equal(t, http.StatusOK, p.revalidate("path=/k&mode="+m.mode).Status)
+				land()
+				got := p.get("/k")
+				assert.Equal(t, m.want, got.Header.Get("X-Cache"), "the %s was undone (%q)", m.mode, got.Body)
+				if m.mode == "purge" {
+					assert.Equal(t, "v3", got.Body, "the fetch that read v2 before the purge stored it after")
+				}
+				require.Eventually(t, func() bool { return p.get("/k").Body == "v3" }, 5*time.Second, 5*time.Millisecond)
+			})
+		}
 	}
 }
 

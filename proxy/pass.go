@@ -70,9 +70,7 @@ func (l *passList) remove(key string) {
 // pass streams r through to the origin, unstored.
 func (h *Handler) pass(w http.ResponseWriter, r *http.Request, v verdict) {
 	h.metrics.served(v)
-	out := w.Header()
-	out["X-Cache"] = v.xCache
-	out["Cache-Status"] = v.cacheStatus
+	v.label(w.Header())
 	var ps passState
 	if unsafeMethod(r.Method) {
 		ps.invalidateHost = cache.NormalizeHost(r.Host, r.TLS != nil)

@@ -312,8 +312,7 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 	case f.err != nil:
 		// A miss all the same: X-Cache and Cache-Status say so on the 502/504.
 		h.metrics.served(verdictMiss)
-		w.Header()["X-Cache"] = verdictMiss.xCache
-		w.Header()["Cache-Status"] = verdictMiss.cacheStatus
+		verdictMiss.label(w.Header())
 		h.fail(w, statusFor(f.err), "origin unavailable")
 	case f.withdrawn && !leader && !retried:
 		// A revalidation after the fill began threw its page away: this

@@ -22,6 +22,12 @@ type verdict struct {
 	cacheStatus []string
 }
 
+// label sets X-Cache and Cache-Status to v on h.
+func (v verdict) label(h http.Header) {
+	h["X-Cache"] = v.xCache
+	h["Cache-Status"] = v.cacheStatus
+}
+
 var (
 	verdictHit        = verdict{"HIT", []string{"HIT"}, []string{"isrproxy; hit"}}
 	verdictStale      = verdict{"STALE", []string{"STALE"}, []string{"isrproxy; hit; fwd=stale"}}
@@ -44,8 +50,7 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, p *cache.Page, v
 	for _, f := range hdr {
 		out[f.Name] = f.Values
 	}
-	out["X-Cache"] = v.xCache
-	out["Cache-Status"] = v.cacheStatus
+	v.label(out)
 	if age < 0 {
 		age = p.OriginAge
 	}
