@@ -14,29 +14,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/signal"
-	"path"
 	"runtime/debug"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/isrproxy/isrproxy/admin"
 	"github.com/isrproxy/isrproxy/cache"
-	"github.com/isrproxy/isrproxy/coalesce"
-	"github.com/isrproxy/isrproxy/demo"
-	"github.com/isrproxy/isrproxy/framing"
+	"github.com/isrproxy/isrproxy/gctune"
+	"github.com/isrproxy/isrproxy/logging"
+	"github.com/isrproxy/isrproxy/metrics"
 	"github.com/isrproxy/isrproxy/proxy"
 	"github.com/isrproxy/isrproxy/purge"
+	"github.com/isrproxy/isrproxy/server"
+)
+
+// The page handler is what the revalidate API acts on, and the page store
+// is its index: main adapts one package to the other.
+var (
+	_ purge.Revalidator = (*proxy.Handler)(nil)
+	_ purge.InFlight    = (*proxy.Handler)(nil)
+	_ purge.Index       = (*cache.Store)(nil)
 )
 
 func main() {
@@ -86,30 +89,31 @@ type Listeners struct {
 }
 
 // run serves until ctx ends, then shuts down gracefully. ready, if not nil,
-// learns the listening addresses.
+// learns the listening addresses. It is wiring only: each part is built
+// from the configuration and handed to the next.
 func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready func(Listeners)) error {
 	cfg, err := LoadConfig(environ)
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stdout)
+	log := logging.New(stdout, string(cfg.RevalidateSecret), cfg.LogLevel, cfg.LogFormat)
 	if _, set := environ["GOMEMLIMIT"]; !set {
-		// Promise 8: the heap is kept near the page budget plus headroom.
+		// Bounded memory: the heap is kept near the page budget plus headroom.
 		debug.SetMemoryLimit(cfg.CacheMaxBytes + 96<<20)
 	}
 	if _, set := environ["GOGC"]; !set {
-		go tuneGC(ctx) // a fixed headroom above the stored pages
+		go gctune.Run(ctx) // a fixed headroom above the stored pages
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var store *cache.Store
-	metrics := proxy.NewMetrics(reg, func() (int, int64) { return store.Stats() })
+	counters := metrics.New(reg, func() (int, int64) { return store.Stats() })
 	// A sixteenth of the budget (at most 64 MiB) keeps decompressed copies of
 	// pages that clients without gzip ask for again and again; the pages
 	// themselves get the rest, so the two together stay within the budget.
 	decompressed := min(cfg.CacheMaxBytes/16, 64<<20)
-	store, err = cache.New(metrics.StoreHooks(cache.Config{MaxBytes: cfg.CacheMaxBytes - decompressed}))
+	store, err = cache.New(counters.StoreHooks(cache.Config{MaxBytes: cfg.CacheMaxBytes - decompressed}))
 	if err != nil {
 		return err
 	}
@@ -133,7 +137,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		RevalidateConcurrency: cfg.RevalidateConcurrency,
 		DecompressedBytes:     decompressed,
 		Logger:                log,
-		Metrics:               metrics,
+		Metrics:               counters,
 	})
 	if err != nil {
 		return err
@@ -145,53 +149,34 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		AllowedHosts: cfg.AllowedHosts,
 		Ignore:       cache.NewMatcher(cfg.IgnoreQueryParams),
 		Revalidator:  pages,
+		InFlight:     pages,
 		Index:        store,
 		Logger:       log,
-		OnResult:     metrics.Revalidated,
+		OnResult:     counters.Revalidated,
 	})
 	defer api.Close()
 
-	var active atomic.Int64 // requests in flight on the public listener
-	public := newServer(counted(&active, proxy.AccessLog(framing.CloseUnframed(route(cfg.RevalidatePath, api, pages)), log)), log)
-	public.DisableGeneralOptionsHandler = true // "OPTIONS *" too must reach CloseUnframed
-	publicLn, err := net.Listen("tcp", cfg.ListenAddr)
+	public, err := server.Public("LISTEN_ADDR", cfg.ListenAddr,
+		proxy.AccessLog(server.Route(cfg.RevalidatePath, api, pages), log), log)
 	if err != nil {
-		return fmt.Errorf("LISTEN_ADDR: %w", err)
+		return err
 	}
-	// Request heads are checked strictly before net/http's lenient parser
-	// reads them: no request can hide inside another (smuggling).
-	publicLn = framing.Listen(publicLn)
-	// A stored page's answer leaves in one write, not two (see coalesce).
-	publicLn = coalesce.Listen(publicLn)
-	public.ConnContext = coalesce.ConnContext
-	var admin *http.Server
-	var adminLn net.Listener
-	var draining atomic.Bool // set at SIGTERM: /healthz tells load balancers to look elsewhere
+	servers := []*server.Server{public}
+	addrs := Listeners{Public: public.Addr()}
+	adminHandler := admin.New(reg)
 	if cfg.AdminAddr != "" {
-		mux := http.NewServeMux()
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Cache-Control", "no-store")
-			if draining.Load() {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				io.WriteString(w, "draining\n")
-				return
-			}
-			io.WriteString(w, "ok\n")
-		})
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		admin = newServer(mux, log)
-		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
-			publicLn.Close()
-			return fmt.Errorf("ADMIN_ADDR: %w", err)
+		a, err := server.Plain("ADMIN_ADDR", cfg.AdminAddr, adminHandler, log)
+		if err != nil {
+			public.Close()
+			return err
 		}
+		servers = append(servers, a)
+		addrs.Admin = a.Addr()
 	}
 
-	errc := make(chan error, 2)
-	go func() { errc <- serve(public, publicLn) }()
-	addrs := Listeners{Public: publicLn.Addr().String()}
-	if admin != nil {
-		go func() { errc <- serve(admin, adminLn) }()
-		addrs.Admin = adminLn.Addr().String()
+	errc := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { errc <- s.Serve() }()
 	}
 	log.Info("isrproxy serving", "listen", addrs.Public, "admin", addrs.Admin, "origin", cfg.OriginURL.String())
 	if ready != nil {
@@ -203,179 +188,19 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	case err := <-errc:
 		return fmt.Errorf("serving: %w", err)
 	}
-	draining.Store(true)
+	adminHandler.Drain()
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := shutdown(sctx, public, &active); err != nil {
+	if err := public.Shutdown(sctx); err != nil {
 		// SHUTDOWN_TIMEOUT is spent: the requests still running (a client
-		// reading at a byte a second) are cut off, and the stop is still
-		// a clean one.
-		log.Warn("shutdown timeout: closing remaining connections", "err", err)
-		public.Close()
+		// reading at a byte a second) were cut off.
+		log.Warn("shutdown timeout: closed remaining connections", "err", err)
 	}
-	if admin != nil {
+	for _, s := range servers[1:] {
 		actx, acancel := context.WithTimeout(context.Background(), time.Second)
-		defer acancel()
-		if admin.Shutdown(actx) != nil {
-			admin.Close()
-		}
-	}
-	return nil
-}
-
-// shutdown stops s gracefully: no new connections, in-flight requests
-// finish. http.Server.Shutdown alone waits up to 5 s for connections that
-// never sent a request (browsers open them ahead of time); once no request
-// is in flight, those are closed at once.
-func shutdown(ctx context.Context, s *http.Server, active *atomic.Int64) error {
-	done := make(chan error, 1)
-	go func() { done <- s.Shutdown(ctx) }()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			return err
-		case <-tick.C:
-			if active.Load() == 0 {
-				s.Close()
-			}
-		}
-	}
-}
-
-// counted counts the requests in flight through h.
-func counted(n *atomic.Int64, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		defer n.Add(-1)
-		h.ServeHTTP(w, r)
-	})
-}
-
-// route sends the revalidate API (its path and everything under it, in any
-// spelling that cleans to it) to api and every other request to pages, as
-// they are. A ServeMux is not used: it would clean and redirect page paths
-// that the origin must receive as they are.
-func route(apiPath string, api, pages http.Handler) http.Handler {
-	isAPI := func(p string) bool { return p == apiPath || strings.HasPrefix(p, apiPath+"/") }
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == apiPath {
-			api.ServeHTTP(w, r)
-			return
-		}
-		// A CMS with a trailing slash in its base URL calls
-		// //api/revalidate: as nginx (merge_slashes, dot segments) would,
-		// that is the API, never a page request that carries the secret
-		// to the origin and answers 200 without revalidating anything.
-		clean := path.Clean(r.URL.Path)
-		if !isAPI(clean) {
-			pages.ServeHTTP(w, r)
-			return
-		}
-		if clean != r.URL.Path {
-			r2 := *r
-			u := *r.URL
-			u.Path, u.RawPath = clean, ""
-			r2.URL = &u
-			r = &r2
-		}
-		api.ServeHTTP(w, r)
-	})
-}
-
-// newServer builds a server with timeouts against slow clients.
-func newServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    framing.MaxHeaderBytes, // framing's limit follows it
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-}
-
-func serve(s *http.Server, ln net.Listener) error {
-	if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	w = newRedactingWriter(w, string(cfg.RevalidateSecret))
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// runDemo serves isrproxy in front of the built-in sample site, on loopback
-// unless the environment says otherwise.
-func runDemo(ctx context.Context, environ map[string]string, stdout io.Writer) error {
-	site := httptest.NewServer(&demo.Site{Delay: 300 * time.Millisecond})
-	defer site.Close()
-	env := map[string]string{
-		"ORIGIN_URL":        site.URL,
-		"REVALIDATE_SECRET": "demo-secret-change-me",
-		"LISTEN_ADDR":       "127.0.0.1:8080",
-		"ADMIN_ADDR":        "127.0.0.1:9090",
-		"LOG_FORMAT":        "text",
-	}
-	for k, v := range environ {
-		if k != "ORIGIN_URL" { // the demo's origin is the sample site
-			env[k] = v
-		}
-	}
-	return run(ctx, env, stdout, func(l Listeners) {
-		secret := env["REVALIDATE_SECRET"]
-		if _, own := environ["REVALIDATE_SECRET"]; own {
-			secret = "$REVALIDATE_SECRET"
-		}
-		fmt.Fprintf(stdout, `
-isrproxy demo: a slow sample site (300 ms a page) behind isrproxy on http://%[1]s
-Try, in another terminal:
-
-  curl -s -o /dev/null -w '%%{time_total}s\n' -D - http://%[1]s/events/42   # X-Cache: MISS, ~0.3 s
-  curl -s -o /dev/null -w '%%{time_total}s\n' -D - http://%[1]s/events/42   # X-Cache: HIT, ~0.001 s
-  curl -s -X POST http://%[1]s/events/42 >/dev/null                          # the "editor" saves (version 2)
-  curl -s 'http://%[1]s/api/revalidate?secret=%[2]s&path=/events/42'        # swap the new page in
-  curl -s http://%[1]s/events/42 | grep version                              # version 2, from memory
-  curl -s http://%[3]s/metrics | grep isrproxy_requests                      # the counters
-
-Ctrl-C stops it.
-`, l.Public, secret, l.Admin)
-	})
-}
-
-// healthcheck asks the admin listener for /healthz: the Docker HEALTHCHECK,
-// which needs no shell or curl in the image.
-func healthcheck(environ map[string]string) error {
-	addr := environ["ADMIN_ADDR"]
-	if addr == "" {
-		addr = ":9090"
-	}
-	if addr == "off" {
-		return errors.New("healthcheck: ADMIN_ADDR is off")
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("healthcheck: ADMIN_ADDR: %w", err)
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: /healthz answered %d", resp.StatusCode)
+		s.Shutdown(actx)
+		acancel()
 	}
 	return nil
 }

@@ -21,8 +21,7 @@ type index struct {
 
 type indexed struct {
 	version uint64
-	host    string
-	path    string // escaped path, without the query
+	key     Key
 	tags    []string
 	cost    int64
 }
@@ -43,11 +42,11 @@ func (x *index) add(e *Entry) {
 	if old, ok := x.byKey[key]; ok {
 		x.removeLocked(key, old)
 	}
-	rec := indexed{version: e.version, host: e.Key.Host, path: e.Key.Path, tags: e.Tags(), cost: e.cost}
+	rec := indexed{version: e.version, key: e.Key, tags: e.Tags(), cost: e.cost}
 	x.byKey[key] = rec
-	addTo(x.byHost, rec.host, key)
+	addTo(x.byHost, rec.key.Host, key)
 	for _, t := range rec.tags {
-		addTo(x.byTag, rec.host+"\x00"+t, key)
+		addTo(x.byTag, rec.key.Host+"\x00"+t, key)
 	}
 	x.bytes += rec.cost
 }
@@ -64,26 +63,26 @@ func (x *index) removeIf(key string, version uint64) {
 
 func (x *index) removeLocked(key string, rec indexed) {
 	delete(x.byKey, key)
-	removeFrom(x.byHost, rec.host, key)
+	removeFrom(x.byHost, rec.key.Host, key)
 	for _, t := range rec.tags {
-		removeFrom(x.byTag, rec.host+"\x00"+t, key)
+		removeFrom(x.byTag, rec.key.Host+"\x00"+t, key)
 	}
 	x.bytes -= rec.cost
 }
 
 // byTagKeys returns the keys of host's pages tagged tag, sorted.
-func (x *index) byTagKeys(host, tag string) []string {
+func (x *index) byTagKeys(host, tag string) []Key {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return sortedKeys(x.byTag[host+"\x00"+tag], nil)
+	return x.sortedKeys(x.byTag[host+"\x00"+tag], nil)
 }
 
 // byPrefixKeys returns the keys of host's pages whose path starts with prefix, sorted.
-func (x *index) byPrefixKeys(host, prefix string) []string {
+func (x *index) byPrefixKeys(host, prefix string) []Key {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	keys := x.byHost[host]
-	return sortedKeys(keys, func(k string) bool { return strings.HasPrefix(x.byKey[k].path, prefix) })
+	return x.sortedKeys(keys, func(k Key) bool { return strings.HasPrefix(k.Path, prefix) })
 }
 
 // victim returns a key other than keep when the recorded bytes exceed max,
@@ -126,13 +125,19 @@ func removeFrom(m map[string]map[string]struct{}, name, key string) {
 	}
 }
 
-func sortedKeys(set map[string]struct{}, keep func(string) bool) []string {
-	keys := make([]string, 0, len(set))
+// sortedKeys returns the keys of set that keep accepts (all, when keep is
+// nil), sorted by their string form. The caller holds x.mu.
+func (x *index) sortedKeys(set map[string]struct{}, keep func(Key) bool) []Key {
+	names := make([]string, 0, len(set))
 	for k := range set {
-		if keep == nil || keep(k) {
-			keys = append(keys, k)
+		if keep == nil || keep(x.byKey[k].key) {
+			names = append(names, k)
 		}
 	}
-	sort.Strings(keys)
+	sort.Strings(names)
+	keys := make([]Key, len(names))
+	for i, k := range names {
+		keys[i] = x.byKey[k].key
+	}
 	return keys
 }

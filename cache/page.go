@@ -104,14 +104,36 @@ func (p *Page) PlainHeader() Fields {
 		case "Content-Length":
 			f.Values = []string{strconv.FormatInt(p.PlainLen, 10)}
 		case "Etag":
-			if len(f.Values) > 0 && !strings.HasPrefix(f.Values[0], "W/") {
-				f.Values = []string{"W/" + f.Values[0]}
+			weak, ok := "", false
+			if len(f.Values) > 0 {
+				weak, ok = WeakETag(f.Values[0])
 			}
+			if !ok {
+				continue // a malformed tag is dropped, never rewritten
+			}
+			f.Values = []string{weak}
 		}
 		fs = append(fs, f)
 	}
 	p.plainHeader.Store(&fs)
 	return fs
+}
+
+// WeakETag returns the weak form of the entity tag v (RFC 9110 §8.8.3), for
+// a body that is another representation than the origin's: `"x"` becomes
+// `W/"x"`, a weak tag stays as it is. It returns false for a malformed tag,
+// which must be dropped rather than rewritten into another malformed one.
+func WeakETag(v string) (string, bool) {
+	opaque := strings.TrimPrefix(v, "W/")
+	if len(opaque) < 2 || opaque[0] != '"' || opaque[len(opaque)-1] != '"' {
+		return "", false
+	}
+	for i := 1; i < len(opaque)-1; i++ {
+		if c := opaque[i]; c == '"' || c < 0x21 || c == 0x7f {
+			return "", false
+		}
+	}
+	return "W/" + opaque, true
 }
 
 // VariantID identifies the page's variant within its key.

@@ -131,7 +131,10 @@ func New(cfg Config) (*Store, error) {
 func (s *Store) NextGen() uint64 { return s.gen.Add(1) }
 
 // Get returns the entry stored under key, or nil.
-func (s *Store) Get(key string) *Entry {
+func (s *Store) Get(key Key) *Entry { return s.get(key.String()) }
+
+// get returns the entry stored under the string form of a key, or nil.
+func (s *Store) get(key string) *Entry {
 	e, _ := s.rc.Get(key)
 	return e
 }
@@ -164,7 +167,7 @@ func (s *Store) trim(keep string) {
 		if victim == "" {
 			return
 		}
-		if s.Delete(victim) && s.onEvict != nil {
+		if s.delete(victim) && s.onEvict != nil {
 			s.onEvict()
 		}
 	}
@@ -179,7 +182,7 @@ func (s *Store) put(p *Page, admit func(*Page) bool) PutResult {
 		return Withdrawn
 	}
 
-	cur := s.Get(key)
+	cur := s.get(key)
 	next := &Entry{Key: p.Key, Variants: []*Page{p}, version: s.NextGen()}
 	result := Stored
 	if cur != nil {
@@ -209,7 +212,7 @@ func (s *Store) put(p *Page, admit func(*Page) bool) PutResult {
 	// A new key sits in ristretto's buffer until processed, and may then be
 	// rejected (GUIDE B1): wait, then verify.
 	s.rc.Wait()
-	if got := s.Get(key); got != next {
+	if got := s.get(key); got != next {
 		s.index.removeIf(key, next.version)
 		if got != nil {
 			s.index.add(got)
@@ -220,11 +223,13 @@ func (s *Store) put(p *Page, admit func(*Page) bool) PutResult {
 }
 
 // Delete removes every variant of key and reports whether it was stored.
-func (s *Store) Delete(key string) bool {
+func (s *Store) Delete(key Key) bool { return s.delete(key.String()) }
+
+func (s *Store) delete(key string) bool {
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
-	had := s.Get(key) != nil
+	had := s.get(key) != nil
 	s.rc.Del(key)
 	s.rc.Wait() // Del's policy update is queued (GUIDE B1 #15)
 	s.index.removeIf(key, 0)
@@ -232,11 +237,12 @@ func (s *Store) Delete(key string) bool {
 }
 
 // MarkStale marks every variant of key stale and reports whether it was stored.
-func (s *Store) MarkStale(key string) bool {
-	mu := s.lock(key)
+func (s *Store) MarkStale(key Key) bool {
+	ks := key.String()
+	mu := s.lock(ks)
 	mu.Lock()
 	defer mu.Unlock()
-	e := s.Get(key)
+	e := s.get(ks)
 	if e == nil {
 		return false
 	}
@@ -247,11 +253,11 @@ func (s *Store) MarkStale(key string) bool {
 }
 
 // KeysByTag returns the keys of host's stored pages tagged tag.
-func (s *Store) KeysByTag(host, tag string) []string { return s.index.byTagKeys(host, tag) }
+func (s *Store) KeysByTag(host, tag string) []Key { return s.index.byTagKeys(host, tag) }
 
 // KeysByPrefix returns the keys of host's stored pages whose escaped path
 // starts with prefix.
-func (s *Store) KeysByPrefix(host, prefix string) []string {
+func (s *Store) KeysByPrefix(host, prefix string) []Key {
 	return s.index.byPrefixKeys(host, prefix)
 }
 

@@ -32,7 +32,7 @@ func page(s *Store, path, body string, tags ...string) *Page {
 
 func bodyOf(t *testing.T, s *Store, key string) string {
 	t.Helper()
-	e := s.Get(key)
+	e := s.Get(ParseKey(key))
 	if e == nil {
 		return ""
 	}
@@ -87,7 +87,7 @@ func TestVariantsAreKeptApart(t *testing.T) {
 	require.Equal(t, Stored, s.Put(en))
 	require.Equal(t, Stored, s.Put(fr))
 
-	e := s.Get("example.com/v")
+	e := s.Get(ParseKey("example.com/v"))
 	require.NotNil(t, e)
 	assert.Len(t, e.Variants, 2)
 	got := e.Lookup(http.Header{"Accept-Language": {"fr"}})
@@ -102,15 +102,15 @@ func TestDeleteAndIndex(t *testing.T) {
 	require.Equal(t, Stored, s.Put(page(s, "/blog/2", "b", "posts", "home")))
 	require.Equal(t, Stored, s.Put(page(s, "/about", "c", "home")))
 
-	assert.Equal(t, []string{"example.com/blog/1", "example.com/blog/2"}, s.KeysByTag("example.com", "posts"))
-	assert.Equal(t, []string{"example.com/blog/1", "example.com/blog/2"}, s.KeysByPrefix("example.com", "/blog/"))
+	assert.Equal(t, []string{"example.com/blog/1", "example.com/blog/2"}, keyStrings(s.KeysByTag("example.com", "posts")))
+	assert.Equal(t, []string{"example.com/blog/1", "example.com/blog/2"}, keyStrings(s.KeysByPrefix("example.com", "/blog/")))
 	assert.Len(t, s.KeysByPrefix("example.com", "/"), 3)
 	assert.Empty(t, s.KeysByTag("other.com", "posts"), "tags are per host")
 
-	assert.True(t, s.Delete("example.com/blog/2"))
-	assert.Nil(t, s.Get("example.com/blog/2"))
-	assert.Equal(t, []string{"example.com/about"}, s.KeysByTag("example.com", "home"))
-	assert.False(t, s.Delete("example.com/blog/2"), "delete is idempotent")
+	assert.True(t, s.Delete(ParseKey("example.com/blog/2")))
+	assert.Nil(t, s.Get(ParseKey("example.com/blog/2")))
+	assert.Equal(t, []string{"example.com/about"}, keyStrings(s.KeysByTag("example.com", "home")))
+	assert.False(t, s.Delete(ParseKey("example.com/blog/2")), "delete is idempotent")
 }
 
 // A flood of distinct pages: the store stays within its budget, and the
@@ -131,7 +131,7 @@ func TestIndexFollowsEvictions(t *testing.T) {
 	}
 	stored := 0
 	for i := range 2000 {
-		if s.Get(fmt.Sprintf("example.com/flood/%d", i)) != nil {
+		if s.Get(ParseKey(fmt.Sprintf("example.com/flood/%d", i))) != nil {
 			stored++
 		}
 	}
@@ -141,7 +141,7 @@ func TestIndexFollowsEvictions(t *testing.T) {
 func TestPageLargerThanBudgetIsNotAdmitted(t *testing.T) {
 	s := newStore(t, 4096)
 	assert.Equal(t, NotAdmitted, s.Put(page(s, "/big", strings.Repeat("x", 8192))))
-	assert.Nil(t, s.Get("example.com/big"))
+	assert.Nil(t, s.Get(ParseKey("example.com/big")))
 	entries, _ := s.Stats()
 	assert.Zero(t, entries)
 }
@@ -171,7 +171,7 @@ func TestDeletesDuringAFlood(t *testing.T) {
 	for i := range 3000 {
 		s.Put(page(s, fmt.Sprintf("/d/%d", i), body))
 		if i%3 == 0 {
-			s.Delete(fmt.Sprintf("example.com/d/%d", i-1))
+			s.Delete(ParseKey(fmt.Sprintf("example.com/d/%d", i-1)))
 		}
 	}
 	_, bytes := s.Stats()
@@ -184,10 +184,19 @@ func TestPutIfChecksLastUnderTheKeysLock(t *testing.T) {
 	s := newStore(t, 1<<20)
 	old := page(s, "/a", "old")
 	assert.Equal(t, Withdrawn, s.PutIf(old, func(*Page) bool { return false }))
-	assert.Nil(t, s.Get("example.com/a"), "a withdrawn page is not stored")
+	assert.Nil(t, s.Get(ParseKey("example.com/a")), "a withdrawn page is not stored")
 
 	marked := page(s, "/a", "marked")
 	assert.Equal(t, Stored, s.PutIf(marked, func(p *Page) bool { p.MarkStale(); return true }))
-	require.NotNil(t, s.Get("example.com/a"))
-	assert.True(t, s.Get("example.com/a").Variants[0].StaleMarked())
+	require.NotNil(t, s.Get(ParseKey("example.com/a")))
+	assert.True(t, s.Get(ParseKey("example.com/a")).Variants[0].StaleMarked())
+}
+
+// keyStrings returns the string forms of keys.
+func keyStrings(keys []Key) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.String()
+	}
+	return out
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -94,23 +93,23 @@ func (s *supersession) admit(p *cache.Page) bool {
 
 // flights tracks the fills and refetches in flight.
 type flights struct {
-	mu        sync.Mutex                            // guards calls and refetches
-	calls     map[string]*fill                      // flight key -> fill
-	refetches map[string]map[*supersession]struct{} // key -> its refetches in flight
+	mu        sync.Mutex                               // guards calls and refetches
+	calls     map[flightKey]*fill                      // one fill per key and variant
+	refetches map[cache.Key]map[*supersession]struct{} // key -> its refetches in flight
 }
 
 // join returns the fill in flight for fk and false, or registers a new one
 // and returns it and true: the caller must then start it with run. A fill
 // that a purge, invalidation or revalidation has superseded is not joined:
 // a request that arrives after those must not get what it read before.
-func (fs *flights) join(fk string) (*fill, bool) {
+func (fs *flights) join(fk flightKey) (*fill, bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if f, ok := fs.calls[fk]; ok && f.superseded.level.Load() != dropFetch {
 		return f, false
 	}
 	if fs.calls == nil {
-		fs.calls = make(map[string]*fill)
+		fs.calls = make(map[flightKey]*fill)
 	}
 	f := &fill{done: make(chan struct{})}
 	fs.calls[fk] = f
@@ -118,7 +117,7 @@ func (fs *flights) join(fk string) (*fill, bool) {
 }
 
 // finish publishes f's result and forgets it, so later misses start afresh.
-func (fs *flights) finish(fk string, f *fill) {
+func (fs *flights) finish(fk flightKey, f *fill) {
 	fs.mu.Lock()
 	if fs.calls[fk] == f { // a superseded fill may have been replaced
 		delete(fs.calls, fk)
@@ -131,12 +130,11 @@ func (fs *flights) finish(fk string, f *fill) {
 // refetches is true, every refetch of key in flight. A refetch does not
 // supersede an earlier refetch: generations order those, and the earlier
 // one's page is still newer than what is stored if the later one fails.
-func (fs *flights) supersede(key string, level int32, refetches bool) {
-	prefix := key + "\n"
+func (fs *flights) supersede(key cache.Key, level int32, refetches bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for fk, f := range fs.calls {
-		if strings.HasPrefix(fk, prefix) {
+		if fk.key == key {
 			f.superseded.raise(level)
 		}
 	}
@@ -152,8 +150,8 @@ func (fs *flights) supersede(key string, level int32, refetches bool) {
 // whether the fetch is reached at once (a prefix) and the tags for which
 // its page is (a tag). Stored keys are left to the revalidation's own
 // action on them.
-func (fs *flights) supersedeUnstored(unstored func(key string) bool, match func(key string) (all bool, tags []string), level int32) {
-	apply := func(key string, s *supersession) {
+func (fs *flights) supersedeUnstored(unstored func(cache.Key) bool, match func(cache.Key) (all bool, tags []string), level int32) {
+	apply := func(key cache.Key, s *supersession) {
 		if !unstored(key) {
 			return
 		}
@@ -168,8 +166,7 @@ func (fs *flights) supersedeUnstored(unstored func(key string) bool, match func(
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for fk, f := range fs.calls {
-		key, _, _ := strings.Cut(fk, "\n")
-		apply(key, &f.superseded)
+		apply(fk.key, &f.superseded)
 	}
 	for key, set := range fs.refetches {
 		for s := range set {
@@ -180,12 +177,12 @@ func (fs *flights) supersedeUnstored(unstored func(key string) bool, match func(
 
 // track registers a refetch of key so that a later purge or soft mark
 // reaches it; the caller calls done when its page is stored or dropped.
-func (fs *flights) track(key string) (s *supersession, done func()) {
+func (fs *flights) track(key cache.Key) (s *supersession, done func()) {
 	s = new(supersession)
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if fs.refetches == nil {
-		fs.refetches = make(map[string]map[*supersession]struct{})
+		fs.refetches = make(map[cache.Key]map[*supersession]struct{})
 	}
 	set := fs.refetches[key]
 	if set == nil {
@@ -213,5 +210,9 @@ func (f *fill) wait(ctx context.Context) error {
 	}
 }
 
-// flightKey names the fill of one variant of key.
-func flightKey(key, variant string) string { return key + "\n" + variant }
+// flightKey names the fill of one variant of a key: the variant is
+// [cache.Page.VariantID] of the request's Vary values.
+type flightKey struct {
+	key     cache.Key
+	variant string
+}

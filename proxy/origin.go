@@ -141,6 +141,25 @@ func removeHopHeaders(h http.Header) {
 	}
 }
 
+// setForwarded sets the forwarding headers of a request to the origin, for
+// fills and pass-through alike: whatever the client sent as Forwarded or
+// X-Forwarded-* (in any spelling) is dropped, and X-Forwarded-For (the
+// client's address; none for a refetch), X-Forwarded-Host (the visitor's
+// host) and X-Forwarded-Proto are set afresh, so an origin that trusts them
+// is never told what a visitor made up.
+func setForwarded(h http.Header, clientIP, host, scheme string) {
+	for k := range h {
+		if isForwardedHeader(k) || http.CanonicalHeaderKey(k) == "Forwarded" {
+			delete(h, k)
+		}
+	}
+	if clientIP != "" {
+		h["X-Forwarded-For"] = []string{clientIP}
+	}
+	h["X-Forwarded-Host"] = []string{host}
+	h["X-Forwarded-Proto"] = []string{scheme}
+}
+
 // fillRequest builds a GET for key. in is the visitor's request (nil for a
 // refetch); vary holds the header values that select the variant.
 func (o *origin) fillRequest(ctx context.Context, key cache.Key, in *http.Request, vary http.Header) *http.Request {
@@ -165,11 +184,7 @@ func (o *origin) fillRequest(ctx context.Context, key cache.Key, in *http.Reques
 		}
 	}
 	h.Set("Accept-Encoding", "gzip")
-	if clientIP != "" {
-		h.Set("X-Forwarded-For", clientIP)
-	}
-	h.Set("X-Forwarded-Host", key.Host)
-	h.Set("X-Forwarded-Proto", "http")
+	setForwarded(h, clientIP, key.Host, "http")
 	req := &http.Request{
 		Method:     http.MethodGet,
 		URL:        o.url(key.Path, key.Query),
@@ -188,6 +203,15 @@ type fetched struct {
 	header http.Header
 	body   []byte
 	budget *budgetReader // the body's share of bufferBudget, until done
+}
+
+// statusOf is the origin's status for metrics: 0 when the fetch failed
+// (err is what fetch returned with f).
+func (f *fetched) statusOf(err error) int {
+	if err != nil || f == nil {
+		return 0
+	}
+	return f.status
 }
 
 // done returns the body's share of the buffer budget. Call it once the page

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -21,18 +22,19 @@ const maxPasses = 100_000
 // a fill that cannot be shared (SPEC promise 7).
 type passList struct {
 	ttl   time.Duration
-	mu    sync.Mutex           // guards until
-	until map[string]time.Time // key -> end of its pass-through
+	mu    sync.Mutex              // guards until
+	until map[cache.Key]time.Time // key -> end of its pass-through
 }
 
-func (l *passList) add(key string, now time.Time) {
+// add marks key pass-through until PASS_TTL from now.
+func (l *passList) add(key cache.Key, now time.Time) {
 	if l.ttl <= 0 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.until == nil {
-		l.until = make(map[string]time.Time)
+		l.until = make(map[cache.Key]time.Time)
 	}
 	if len(l.until) >= maxPasses {
 		for k, t := range l.until {
@@ -47,7 +49,8 @@ func (l *passList) add(key string, now time.Time) {
 	l.until[key] = now.Add(l.ttl)
 }
 
-func (l *passList) has(key string, now time.Time) bool {
+// has reports whether key passes through at now.
+func (l *passList) has(key cache.Key, now time.Time) bool {
 	if l.ttl <= 0 {
 		return false
 	}
@@ -61,7 +64,8 @@ func (l *passList) has(key string, now time.Time) bool {
 	return ok
 }
 
-func (l *passList) remove(key string) {
+// remove forgets key: its page is stored now.
+func (l *passList) remove(key cache.Key) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.until, key)
@@ -69,7 +73,7 @@ func (l *passList) remove(key string) {
 
 // pass streams r through to the origin, unstored.
 func (h *Handler) pass(w http.ResponseWriter, r *http.Request, v verdict) {
-	h.metrics.served(v)
+	h.metrics.Served(v.name)
 	v.label(w.Header())
 	var ps passState
 	if unsafeMethod(r.Method) {
@@ -122,12 +126,12 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	}
 	pr.Out.URL = h.origin.url(in.URL.EscapedPath(), query)
 	pr.Out.Host = h.origin.hostHeader(in.Host)
-	for k := range pr.Out.Header {
-		if isForwardedHeader(k) {
-			delete(pr.Out.Header, k)
-		}
+	clientIP, _, _ := net.SplitHostPort(in.RemoteAddr)
+	scheme := "http"
+	if in.TLS != nil {
+		scheme = "https"
 	}
-	pr.SetXForwarded()
+	setForwarded(pr.Out.Header, clientIP, in.Host, scheme)
 	head := new(headCopy) // see connheader.go; read back in modifyResponse
 	pr.Out = pr.Out.WithContext(context.WithValue(head.trace(pr.Out.Context()), headCopyKey{}, head))
 }
@@ -143,7 +147,7 @@ func (h *Handler) modifyResponse(res *http.Response) error {
 	}
 	res.Header.Del("X-Cache")
 	res.Header.Del("Cache-Status")
-	h.metrics.originStatus("bypass", res.StatusCode)
+	h.metrics.OriginStatus("bypass", res.StatusCode)
 	ps, _ := res.Request.Context().Value(passStateKey{}).(*passState)
 	if ps == nil || ps.invalidateHost == "" || res.StatusCode < 200 || res.StatusCode >= 400 {
 		return nil
@@ -173,9 +177,8 @@ func (h *Handler) invalidateURL(host string, u *url.URL) {
 	if err != nil {
 		return
 	}
-	ks := key.String()
-	h.flights.supersede(ks, dropFetch, true)
-	h.store.Delete(ks)
+	h.flights.supersede(key, dropFetch, true)
+	h.store.Delete(key)
 }
 
 // passError answers a pass-through that reached no origin answer.
@@ -185,7 +188,7 @@ func (h *Handler) passError(w http.ResponseWriter, r *http.Request, err error) {
 		h.fail(w, http.StatusBadRequest, "malformed request body")
 		return
 	}
-	h.metrics.originStatus("bypass", 0)
+	h.metrics.OriginStatus("bypass", 0)
 	if r.Context().Err() == nil {
 		h.log.Warn("pass-through failed", "path", r.URL.Path, "err", err)
 	}

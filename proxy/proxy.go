@@ -15,10 +15,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dgraph-io/ristretto/v2"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/metrics"
 )
 
 // Options configures a Handler. Origin and Store are required; every other
@@ -62,7 +62,7 @@ type Options struct {
 	// Logger receives errors and notices. Nil: discard.
 	Logger *slog.Logger
 	// Metrics, if not nil, counts requests and origin fetches.
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
 }
@@ -76,7 +76,7 @@ type Handler struct {
 	flights  flights
 	passes   passList
 	refetchs *semaphore.Weighted // REVALIDATE_CONCURRENCY
-	metrics  *Metrics
+	metrics  *metrics.Metrics
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -87,9 +87,8 @@ type Handler struct {
 	revalidateAfter time.Duration
 	negativeTTL     time.Duration
 
-	gunzip       sync.Pool                        // *gzip.Reader
-	plain        *ristretto.Cache[string, []byte] // decompressed bodies; nil: none
-	plainMaxItem int64                            // largest body kept there
+	gunzip sync.Pool           // *gzip.Reader
+	plain  *cache.Decompressed // decompressed bodies; nil: none
 
 	bgCtx    context.Context // background refreshes; cancelled by Close
 	bgCancel context.CancelFunc
@@ -161,16 +160,11 @@ func New(opts Options) (*Handler, error) {
 		}
 	}
 	if opts.DecompressedBytes > 0 {
-		plain, err := ristretto.NewCache(&ristretto.Config[string, []byte]{
-			NumCounters:        max(opts.DecompressedBytes/16384*10, 1000),
-			MaxCost:            opts.DecompressedBytes,
-			BufferItems:        64,
-			IgnoreInternalCost: true,
-		})
+		plain, err := cache.NewDecompressed(opts.DecompressedBytes)
 		if err != nil {
-			return nil, fmt.Errorf("proxy: decompressed cache: %w", err)
+			return nil, fmt.Errorf("proxy: %w", err)
 		}
-		h.plain, h.plainMaxItem = plain, opts.DecompressedBytes/8
+		h.plain = plain
 	}
 	h.bgCtx, h.bgCancel = context.WithCancel(context.Background())
 	h.rp = &httputil.ReverseProxy{
@@ -188,16 +182,14 @@ func New(opts Options) (*Handler, error) {
 func (h *Handler) Close() {
 	h.bgCancel()
 	h.bg.Wait()
-	if h.plain != nil {
-		h.plain.Close()
-	}
+	h.plain.Close()
 }
 
 // ServeHTTP answers a page request: refused, passed through, from memory,
 // or filled from the origin.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.metrics.begin()
-	defer h.metrics.end()
+	h.metrics.RequestStarted()
+	defer h.metrics.RequestEnded()
 	if r.Method == http.MethodConnect {
 		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
 		h.fail(w, http.StatusMethodNotAllowed, "CONNECT is not proxied: this is a reverse proxy")
@@ -237,15 +229,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.pass(w, r, verdictBypass)
 		return
 	}
-	ks := key.String()
-	entry := h.store.Get(ks)
+	entry := h.store.Get(key)
 	if entry != nil {
 		if p := entry.Lookup(r.Header); p != nil {
 			h.serveStored(w, r, p)
 			return
 		}
 	}
-	if h.passes.has(ks, h.now()) {
+	if h.passes.has(key, h.now()) {
 		h.pass(w, r, verdictBypass)
 		return
 	}
@@ -284,14 +275,13 @@ func (h *Handler) isStale(p *cache.Page, now time.Time) bool {
 
 // miss fills key from the origin, sharing one fetch among concurrent misses.
 func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, variant string, retried bool) {
-	ks := key.String()
-	fk := flightKey(ks, variant)
+	fk := flightKey{key, variant}
 	f, leader := h.flights.join(fk)
 	if leader {
 		// Re-check the store: a fill that finished between our lookup and
 		// join has stored the page and left the flight table (groupcache's
 		// load() makes the same check for the same interleaving).
-		if e := h.store.Get(ks); e != nil {
+		if e := h.store.Get(key); e != nil {
 			if p := e.Lookup(r.Header); p != nil {
 				f.page, f.stored = p, true
 				h.flights.finish(fk, f)
@@ -311,7 +301,7 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 		h.pass(w, r, verdictMiss)
 	case f.err != nil:
 		// A miss all the same: X-Cache and Cache-Status say so on the 502/504.
-		h.metrics.served(verdictMiss)
+		h.metrics.Served(verdictMiss.name)
 		verdictMiss.label(w.Header())
 		h.fail(w, statusFor(f.err), "origin unavailable")
 	case f.withdrawn && !leader && !retried:
@@ -342,19 +332,18 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 }
 
 // runFill fetches for f, stores the page when it may, and publishes the result.
-func (h *Handler) runFill(fk string, f *fill, key cache.Key, req *http.Request, gen uint64) {
+func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, req *http.Request, gen uint64) {
 	defer h.flights.finish(fk, f)
 	start := h.now()
 	got, err := h.origin.fetch(req.Context(), req, h.maxObject)
 	defer got.done() // the body is counted until its page is stored or dropped
-	h.metrics.originDone("fill", got, err, h.now().Sub(start))
-	ks := key.String()
+	h.metrics.OriginDone("fill", got.statusOf(err), h.now().Sub(start))
 	if err != nil {
 		f.err = err
 		if errors.Is(err, errTooLarge) {
-			h.passes.add(ks, h.now()) // a complete answer too large to store
+			h.passes.add(key, h.now()) // a complete answer too large to store
 		} else {
-			h.log.Warn("fill failed", "key", ks, "err", err)
+			h.log.Warn("fill failed", "key", key.String(), "err", err)
 		}
 		return
 	}
@@ -365,9 +354,9 @@ func (h *Handler) runFill(fk string, f *fill, key cache.Key, req *http.Request, 
 		// (promise 4 counts it a failed fetch): the next request tries
 		// again, so pages are cached again as soon as the origin recovers.
 		if got.status < 500 {
-			h.passes.add(ks, h.now())
+			h.passes.add(key, h.now())
 		}
-		h.log.Debug("not stored", "key", ks, "reason", reason)
+		h.log.Debug("not stored", "key", key.String(), "reason", reason)
 		return
 	}
 	// A revalidation, purge or soft mark that started after this fetch
@@ -375,7 +364,7 @@ func (h *Handler) runFill(fk string, f *fill, key cache.Key, req *http.Request, 
 	switch h.store.PutIf(p, f.superseded.admit) {
 	case cache.Stored, cache.Replaced:
 		f.stored = true
-		h.passes.remove(ks)
+		h.passes.remove(key)
 	case cache.Withdrawn:
 		f.withdrawn = true
 	}

@@ -3,13 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/isrproxy/isrproxy/cache"
-	"github.com/isrproxy/isrproxy/purge"
+	"github.com/isrproxy/isrproxy/revalidation"
 )
 
 // refreshRetry is how long a page whose background refresh failed waits
@@ -21,19 +20,18 @@ const refreshRetry = 2 * time.Second
 // 2. It never joins a fill in flight, and marks those fills superseded so
 // that their older answers are not stored after it. A failure keeps the
 // stored page (promise 4).
-func (h *Handler) Refetch(ctx context.Context, key cache.Key) []purge.Result {
+func (h *Handler) Refetch(ctx context.Context, key cache.Key) []revalidation.Result {
 	key = h.canonical(key)
-	ks := key.String()
-	h.flights.supersede(ks, dropFetch, false)
+	h.flights.supersede(key, dropFetch, false)
 	var varies []http.Header
-	if e := h.store.Get(ks); e != nil {
+	if e := h.store.Get(key); e != nil {
 		for _, p := range e.Variants {
 			varies = append(varies, varyHeader(p))
 		}
 	} else {
 		varies = []http.Header{nil}
 	}
-	results := make([]purge.Result, 0, len(varies))
+	results := make([]revalidation.Result, 0, len(varies))
 	for _, vary := range varies {
 		results = append(results, h.refetch(ctx, key, vary))
 	}
@@ -42,25 +40,23 @@ func (h *Handler) Refetch(ctx context.Context, key cache.Key) []purge.Result {
 
 // MarkStale marks every variant of key stale: the next request for it is
 // answered STALE and starts one background refetch.
-func (h *Handler) MarkStale(key cache.Key) []purge.Result {
+func (h *Handler) MarkStale(key cache.Key) []revalidation.Result {
 	key = h.canonical(key)
-	ks := key.String()
 	// Fetches in flight read the page before this mark: what they store
 	// is stored marked, so the mark is not lost (promise 2).
-	h.flights.supersede(ks, staleFetch, true)
-	h.store.MarkStale(ks)
-	return []purge.Result{{Path: key.Target(), Outcome: "marked"}}
+	h.flights.supersede(key, staleFetch, true)
+	h.store.MarkStale(key)
+	return []revalidation.Result{{Target: key.Target(), Outcome: revalidation.Marked}}
 }
 
 // Purge removes every variant of key; the next request fills it again.
-func (h *Handler) Purge(key cache.Key) []purge.Result {
+func (h *Handler) Purge(key cache.Key) []revalidation.Result {
 	key = h.canonical(key)
-	ks := key.String()
 	// Fetches in flight read the page before this purge: they must not
 	// store it again after it (promise 2).
-	h.flights.supersede(ks, dropFetch, true)
-	h.store.Delete(ks)
-	return []purge.Result{{Path: key.Target(), Outcome: "purged"}}
+	h.flights.supersede(key, dropFetch, true)
+	h.store.Delete(key)
+	return []revalidation.Result{{Target: key.Target(), Outcome: revalidation.Purged}}
 }
 
 // SupersedeInFlight reaches the fetches in flight for host's keys that are
@@ -68,18 +64,17 @@ func (h *Handler) Purge(key cache.Key) []purge.Result {
 // whose page will carry one of tags: they read the origin before this
 // call, which the index cannot show them to. Their pages are then not
 // stored (mode purge or refetch: the next request fills afresh) or stored
-// marked stale (soft). See [purge.InFlight].
-func (h *Handler) SupersedeInFlight(host string, tags, prefixes []string, mode string) {
+// marked stale (soft).
+func (h *Handler) SupersedeInFlight(host string, tags, prefixes []string, mode revalidation.Mode) {
 	if len(tags) == 0 && len(prefixes) == 0 {
 		return
 	}
 	level := dropFetch
-	if mode == "soft" {
+	if mode == revalidation.Soft {
 		level = staleFetch
 	}
-	unstored := func(ks string) bool { return h.store.Get(ks) == nil }
-	h.flights.supersedeUnstored(unstored, func(ks string) (bool, []string) {
-		key := cache.ParseKey(ks)
+	unstored := func(key cache.Key) bool { return h.store.Get(key) == nil }
+	h.flights.supersedeUnstored(unstored, func(key cache.Key) (bool, []string) {
 		if key.Host != host {
 			return false, nil
 		}
@@ -93,51 +88,51 @@ func (h *Handler) SupersedeInFlight(host string, tags, prefixes []string, mode s
 }
 
 // refetch fetches one variant of key and stores it.
-func (h *Handler) refetch(ctx context.Context, key cache.Key, vary http.Header) purge.Result {
-	res := purge.Result{Path: key.Target(), Outcome: "failed"}
+func (h *Handler) refetch(ctx context.Context, key cache.Key, vary http.Header) revalidation.Result {
+	target := key.Target()
 	// The generation is taken before waiting for a slot: this fetch is
 	// newer than any fill that started before the revalidation arrived.
 	gen := h.store.NextGen()
-	superseded, done := h.flights.track(key.String())
+	superseded, done := h.flights.track(key)
 	defer done()
 	if err := h.refetchs.Acquire(ctx, 1); err != nil {
-		res.Error = err.Error()
-		return res
+		return revalidation.Fail(target, revalidation.Failure{Reason: revalidation.Canceled, Detail: err.Error()})
 	}
 	start := h.now()
 	req := h.origin.fillRequest(ctx, key, nil, vary)
 	got, err := h.origin.fetch(ctx, req, h.maxObject)
 	defer got.done() // the body is counted until its page is stored or dropped
 	h.refetchs.Release(1)
-	h.metrics.originDone("refetch", got, err, h.now().Sub(start))
+	h.metrics.OriginDone("refetch", got.statusOf(err), h.now().Sub(start))
 	if err != nil {
-		res.Error = describe(err) + "; previous version kept"
 		h.log.Warn("refetch failed", "key", key.String(), "err", err)
-		return res
+		return revalidation.Fail(target, fetchFailure(err))
 	}
-	res.Status = got.status
 	p, reason := h.builder.build(key, got, vary, gen, h.now())
 	if reason != "" {
+		f := revalidation.Failure{Reason: revalidation.NotStorable, Detail: reason}
 		if !h.builder.statuses[got.status] {
-			res.Error = fmt.Sprintf("origin answered %d; previous version kept", got.status)
-		} else {
-			res.Error = "response not storable (" + reason + "); previous version kept"
+			f = revalidation.Failure{Reason: revalidation.OriginStatus, Status: got.status}
 		}
+		res := revalidation.Fail(target, f)
+		res.Status = got.status
 		return res
 	}
+	res := revalidation.Result{Target: target, Status: got.status}
 	switch h.store.PutIf(p, superseded.admit) {
 	case cache.Stored:
-		res.Outcome = "stored"
+		res.Outcome = revalidation.Stored
 	case cache.Replaced, cache.Superseded, cache.Withdrawn:
 		// Superseded: a fetch that started later is stored: newer still.
 		// Withdrawn: a purge or invalidation that arrived later removed
 		// the key: the next request fills it from a newer fetch.
-		res.Outcome = "replaced"
+		res.Outcome = revalidation.Replaced
 	default:
-		res.Error = "the cache did not admit the page (memory budget)"
+		res = revalidation.Fail(target, revalidation.Failure{Reason: revalidation.NotAdmitted})
+		res.Status = got.status
 		return res
 	}
-	h.passes.remove(key.String())
+	h.passes.remove(key)
 	return res
 }
 
@@ -148,7 +143,7 @@ func (h *Handler) refreshInBackground(p *cache.Page) {
 	go func() {
 		defer h.bg.Done()
 		res := h.refetch(h.bgCtx, p.Key, varyHeader(p))
-		if res.Outcome == "failed" {
+		if res.Outcome == revalidation.Failed {
 			p.ReleaseRefresh(h.now().Add(refreshRetry))
 		}
 	}()
@@ -175,13 +170,15 @@ func varyHeader(p *cache.Page) http.Header {
 	return h
 }
 
-// describe says in a few words why an origin fetch failed.
-func describe(err error) string {
+// fetchFailure classifies why an origin fetch failed.
+func fetchFailure(err error) revalidation.Failure {
 	switch {
-	case errors.Is(err, errTooLarge), errors.Is(err, errBuffersFull):
-		return err.Error()
+	case errors.Is(err, errTooLarge):
+		return revalidation.Failure{Reason: revalidation.TooLarge}
+	case errors.Is(err, errBuffersFull):
+		return revalidation.Failure{Reason: revalidation.Busy}
 	case statusFor(err) == http.StatusGatewayTimeout:
-		return "origin timed out"
+		return revalidation.Failure{Reason: revalidation.OriginTimeout}
 	}
-	return "origin request failed: " + err.Error()
+	return revalidation.Failure{Reason: revalidation.OriginUnreachable, Detail: err.Error()}
 }

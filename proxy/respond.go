@@ -40,7 +40,7 @@ var (
 // the slices are assigned into the response's map, which net/http only
 // reads. age < 0 sends the origin's own Age, if any.
 func (h *Handler) write(w http.ResponseWriter, r *http.Request, p *cache.Page, v verdict, age int64) {
-	h.metrics.served(v)
+	h.metrics.Served(v.name)
 	gz := p.Gzip && acceptsGzip(r.Header["Accept-Encoding"])
 	hdr := p.Header
 	if p.Gzip && !gz {
@@ -68,7 +68,7 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, p *cache.Page, v
 	}
 	body, size := p.Body, int64(len(p.Body))
 	if p.Gzip && !gz {
-		body, size = h.plainBody(p), p.PlainLen // nil body: decompress while writing
+		body, size = h.plain.Body(p), p.PlainLen // nil body: decompress while writing
 	}
 	if body != nil && size <= largeBody {
 		writeWhole(w, r, p.Status, body)
@@ -111,36 +111,6 @@ func writeWhole(w http.ResponseWriter, r *http.Request, status int, body []byte)
 // largeBody is the size above which an answer is not gathered into one
 // write: it would not fit the socket buffers anyway.
 const largeBody = 64 << 10
-
-// plainBody returns p's decompressed body from the small cache of
-// decompressed bodies, filling it from the second plain answer of a page
-// on: a page asked for without gzip again and again (curl, bots, health
-// checks) is not gunzipped on every hit, and one asked for once costs no
-// memory. Nil means: decompress while writing.
-func (h *Handler) plainBody(p *cache.Page) []byte {
-	if h.plain == nil || p.PlainLen > h.plainMaxItem {
-		return nil
-	}
-	key := p.Key.String() + "\x00" + p.VariantID() + strconv.FormatUint(p.Gen, 10)
-	if body, ok := h.plain.Get(key); ok {
-		return body
-	}
-	if p.NotePlainHit() < 2 {
-		return nil
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(p.Body))
-	if err != nil {
-		return nil
-	}
-	body := make([]byte, 0, p.PlainLen)
-	buf := bytes.NewBuffer(body)
-	if _, err := io.Copy(buf, zr); err != nil {
-		return nil
-	}
-	body = buf.Bytes()
-	h.plain.Set(key, body, int64(len(body))+int64(len(key))+64)
-	return body
-}
 
 // writeGunzipped sends the decompressed body to a client without gzip.
 func (h *Handler) writeGunzipped(w io.Writer, body []byte) {

@@ -176,10 +176,17 @@ func (b *builder) compressible(contentType string) bool {
 	return err == nil && b.compressTypes[mt]
 }
 
-// weakenETag makes a strong ETag weak: the bytes sent are not the origin's.
+// weakenETag makes a strong ETag weak: the bytes sent are not the
+// origin's. A malformed one is dropped.
 func weakenETag(h http.Header) {
-	if et := h.Get("Etag"); et != "" && !strings.HasPrefix(et, "W/") {
-		h.Set("Etag", "W/"+et)
+	et := h.Get("Etag")
+	if et == "" {
+		return
+	}
+	if weak, ok := cache.WeakETag(et); ok {
+		h.Set("Etag", weak)
+	} else {
+		h.Del("Etag")
 	}
 }
 

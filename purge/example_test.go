@@ -9,21 +9,22 @@ import (
 
 	"github.com/isrproxy/isrproxy/cache"
 	"github.com/isrproxy/isrproxy/purge"
+	"github.com/isrproxy/isrproxy/revalidation"
 )
 
 // pages is a Revalidator that refetches every key successfully.
 type pages struct{}
 
-func (pages) Refetch(_ context.Context, key cache.Key) []purge.Result {
-	return []purge.Result{{Path: key.Target(), Status: http.StatusOK, Outcome: purge.OutcomeReplaced}}
+func (pages) Refetch(_ context.Context, key cache.Key) []revalidation.Result {
+	return []revalidation.Result{{Target: key.Target(), Status: http.StatusOK, Outcome: revalidation.Replaced}}
 }
 
-func (pages) MarkStale(key cache.Key) []purge.Result {
-	return []purge.Result{{Path: key.Target(), Outcome: purge.OutcomeMarked}}
+func (pages) MarkStale(key cache.Key) []revalidation.Result {
+	return []revalidation.Result{{Target: key.Target(), Outcome: revalidation.Marked}}
 }
 
-func (pages) Purge(key cache.Key) []purge.Result {
-	return []purge.Result{{Path: key.Target(), Outcome: purge.OutcomePurged}}
+func (pages) Purge(key cache.Key) []revalidation.Result {
+	return []revalidation.Result{{Target: key.Target(), Outcome: revalidation.Purged}}
 }
 
 func ExampleHandler() {

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/revalidation"
 )
 
 // fuzzOriginHost is the fixed ORIGIN_URL host refetches go to.
@@ -146,7 +147,7 @@ func FuzzParseTargets(f *testing.F) {
 			fuzzRefetchHost(t, got.host)
 		}
 		switch got.mode {
-		case modeRefetch, modeSoft, modePurge:
+		case revalidation.Refetch, revalidation.Soft, revalidation.Purge:
 		default:
 			t.Fatalf("accepted mode %q", got.mode)
 		}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/isrproxy/isrproxy/revalidation"
 )
 
 func TestMethodNotAllowed(t *testing.T) {
@@ -265,7 +267,7 @@ func TestLogLines(t *testing.T) {
 func TestOnResult(t *testing.T) {
 	var mu = make(chan string, 10)
 	e := newEnv(t, func(o *Options, f *fakeRevalidator) {
-		o.OnResult = func(outcome string) { mu <- outcome }
+		o.OnResult = func(outcome revalidation.Outcome) { mu <- string(outcome) }
 		f.fail = map[string]bool{"/b": true}
 		f.extra = map[string]int{"/a": 1}
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/revalidation"
 )
 
 const testSecret = "s3cret-s3cret-s3cret"
@@ -45,7 +46,7 @@ func (f *fakeRevalidator) record(mode string, key cache.Key) {
 	f.calls = append(f.calls, mode+" "+key.Host+" "+key.Target())
 }
 
-func (f *fakeRevalidator) Refetch(ctx context.Context, key cache.Key) []Result {
+func (f *fakeRevalidator) Refetch(ctx context.Context, key cache.Key) []revalidation.Result {
 	f.record("refetch", key)
 	f.mu.Lock()
 	f.ctxOK = append(f.ctxOK, ctx.Err() == nil)
@@ -68,15 +69,17 @@ func (f *fakeRevalidator) Refetch(ctx context.Context, key cache.Key) []Result {
 		case <-f.gate:
 		case <-f.quit:
 		case <-ctx.Done():
-			return []Result{{Path: key.Target(), Outcome: OutcomeFailed, Error: "cancelled; previous version kept"}}
+			return []revalidation.Result{revalidation.Fail(key.Target(), revalidation.Failure{Reason: revalidation.Canceled, Detail: "cancelled; previous version kept"})}
 		}
 	}
 	if f.fail[key.Target()] {
-		return []Result{{Path: key.Target(), Status: 503, Outcome: OutcomeFailed, Error: "origin answered 503; previous version kept"}}
+		res := revalidation.Fail(key.Target(), revalidation.Failure{Reason: revalidation.OriginStatus, Status: 503})
+		res.Status = 503
+		return []revalidation.Result{res}
 	}
-	results := []Result{{Path: key.Target(), Status: 200, Outcome: OutcomeReplaced}}
+	results := []revalidation.Result{{Target: key.Target(), Status: 200, Outcome: revalidation.Replaced}}
 	for range f.extra[key.Target()] {
-		results = append(results, Result{Path: key.Target(), Status: 200, Outcome: OutcomeStored})
+		results = append(results, revalidation.Result{Target: key.Target(), Status: 200, Outcome: revalidation.Stored})
 	}
 	return results
 }
@@ -84,14 +87,14 @@ func (f *fakeRevalidator) Refetch(ctx context.Context, key cache.Key) []Result {
 // stop unblocks every call, for a test that failed half-way.
 func (f *fakeRevalidator) stop() { f.quitOnce.Do(func() { close(f.quit) }) }
 
-func (f *fakeRevalidator) MarkStale(key cache.Key) []Result {
+func (f *fakeRevalidator) MarkStale(key cache.Key) []revalidation.Result {
 	f.record("soft", key)
-	return []Result{{Path: key.Target(), Outcome: OutcomeMarked}}
+	return []revalidation.Result{{Target: key.Target(), Outcome: revalidation.Marked}}
 }
 
-func (f *fakeRevalidator) Purge(key cache.Key) []Result {
+func (f *fakeRevalidator) Purge(key cache.Key) []revalidation.Result {
 	f.record("purge", key)
-	return []Result{{Path: key.Target(), Outcome: OutcomePurged}}
+	return []revalidation.Result{{Target: key.Target(), Outcome: revalidation.Purged}}
 }
 
 func (f *fakeRevalidator) Calls() []string {
@@ -107,7 +110,7 @@ type fakeIndex struct {
 	keys map[string][]string // key -> tags
 }
 
-func (x *fakeIndex) KeysByTag(host, tag string) []string {
+func (x *fakeIndex) KeysByTag(host, tag string) []cache.Key {
 	var keys []string
 	for k, tags := range x.keys {
 		key := cache.ParseKey(k)
@@ -118,10 +121,10 @@ func (x *fakeIndex) KeysByTag(host, tag string) []string {
 		}
 	}
 	sort.Strings(keys)
-	return keys
+	return parseKeys(keys)
 }
 
-func (x *fakeIndex) KeysByPrefix(host, prefix string) []string {
+func (x *fakeIndex) KeysByPrefix(host, prefix string) []cache.Key {
 	var keys []string
 	for k := range x.keys {
 		if key := cache.ParseKey(k); key.Host == host && strings.HasPrefix(key.Path, prefix) {
@@ -129,6 +132,15 @@ func (x *fakeIndex) KeysByPrefix(host, prefix string) []string {
 		}
 	}
 	sort.Strings(keys)
+	return parseKeys(keys)
+}
+
+// parseKeys turns cache.Key.String forms back into keys.
+func parseKeys(ss []string) []cache.Key {
+	keys := make([]cache.Key, len(ss))
+	for i, s := range ss {
+		keys[i] = cache.ParseKey(s)
+	}
 	return keys
 }
 
@@ -281,7 +293,7 @@ func (e *testEnv) host() string {
 func paths(results []Result) []string {
 	var ps []string
 	for _, r := range results {
-		ps = append(ps, r.Path+" "+r.Outcome)
+		ps = append(ps, r.Path+" "+string(r.Outcome))
 	}
 	return ps
 }

@@ -11,71 +11,58 @@ import (
 	"time"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/revalidation"
 )
 
 // DefaultPath is where the API answers when [Options.Path] is empty.
 const DefaultPath = "/api/revalidate"
 
-// Outcomes a [Result] reports.
-const (
-	// OutcomeReplaced: a refetch replaced the stored version.
-	OutcomeReplaced = "replaced"
-	// OutcomeStored: a refetch stored a page that was not stored before.
-	OutcomeStored = "stored"
-	// OutcomeMarked: soft mode marked the page stale (also when it was not stored).
-	OutcomeMarked = "marked"
-	// OutcomePurged: purge mode removed the page (also when it was not stored).
-	OutcomePurged = "purged"
-	// OutcomeFailed: nothing changed; Error says why.
-	OutcomeFailed = "failed"
-)
-
-// Result is the outcome for one key and variant, as the API reports it.
+// Result is the outcome for one key and variant, as the API's JSON reports it.
 type Result struct {
 	// Path is the escaped path plus normalised query ([cache.Key.Target]).
 	Path string `json:"path"`
 	// Status is the origin's status code, for refetches only.
 	Status int `json:"status,omitempty"`
-	// Outcome is one of the Outcome constants.
-	Outcome string `json:"outcome"`
+	// Outcome is what happened.
+	Outcome revalidation.Outcome `json:"outcome"`
 	// Error explains a failed outcome, e.g. "origin answered 503; previous
 	// version kept".
 	Error string `json:"error,omitempty"`
 }
 
-// Revalidator acts on keys; the proxy implements it. Each method returns one
-// Result per stored variant of the key, and at least one Result.
+// Revalidator acts on keys; the page handler implements it. Each method
+// returns one result per stored variant of the key, and at least one.
 type Revalidator interface {
 	// Refetch fetches key from the origin with a fetch that starts after the
-	// call (it never joins one already in flight) and stores it. It limits
-	// its own concurrency (REVALIDATE_CONCURRENCY) and blocks until the
-	// page is stored or the fetch has failed; a failure keeps the stored
-	// version. ctx ends the wait early (shutdown).
-	Refetch(ctx context.Context, key cache.Key) []Result
+	// call (it never joins one already in flight: that one may have read
+	// the old page) and stores it. It limits its own concurrency
+	// (REVALIDATE_CONCURRENCY) and blocks until the page is stored or the
+	// fetch has failed; a failure keeps the stored version. ctx ends the
+	// wait early (shutdown).
+	Refetch(ctx context.Context, key cache.Key) []revalidation.Result
 	// MarkStale marks every variant of key stale; idempotent.
-	MarkStale(key cache.Key) []Result
+	MarkStale(key cache.Key) []revalidation.Result
 	// Purge removes every variant of key; idempotent.
-	Purge(key cache.Key) []Result
+	Purge(key cache.Key) []revalidation.Result
 }
 
-// InFlight is implemented by a [Revalidator] that also fetches pages not
-// stored yet (first fills). A tag or prefix revalidation finds only stored
-// keys in the [Index]; before it looks, the handler calls
-// SupersedeInFlight so that a fetch of a matching page already in flight,
-// which read the origin before the call, is not stored afterwards as if
-// newer (mode "refetch" or "purge") or is stored marked stale ("soft").
+// InFlight reaches fetches of pages not stored yet (first fills). A tag or
+// prefix revalidation finds only stored keys in the [Index]; before it
+// looks, the handler calls SupersedeInFlight so that a fetch of a matching
+// page already in flight, which read the origin before the call, is not
+// stored afterwards as if newer (modes refetch and purge) or is stored
+// marked stale (soft).
 type InFlight interface {
-	SupersedeInFlight(host string, tags, prefixes []string, mode string)
+	SupersedeInFlight(host string, tags, prefixes []string, mode revalidation.Mode)
 }
 
-// Index lists stored keys; [cache.Store] implements it. The keys are
-// [cache.Key.String] forms, turned back with [cache.ParseKey].
+// Index lists stored keys; [cache.Store] implements it.
 type Index interface {
 	// KeysByTag returns the keys of host's stored pages tagged tag.
-	KeysByTag(host, tag string) []string
+	KeysByTag(host, tag string) []cache.Key
 	// KeysByPrefix returns the keys of host's stored pages whose escaped
 	// path starts with prefix.
-	KeysByPrefix(host, prefix string) []string
+	KeysByPrefix(host, prefix string) []cache.Key
 }
 
 // Options configures a [Handler]. Revalidator and Secret are required; every
@@ -96,11 +83,14 @@ type Options struct {
 	Revalidator Revalidator
 	// Index resolves tags and prefixes. nil: tags and prefixes match nothing.
 	Index Index
+	// InFlight reaches first fills in flight for tag and prefix targets.
+	// nil: none is reached (only stored pages are).
+	InFlight InFlight
 	// Logger gets one line per call. nil: discard.
 	Logger *slog.Logger
 	// OnResult is called once per Result with its outcome (for metrics).
 	// nil: ignored. It may be called from several goroutines at once.
-	OnResult func(outcome string)
+	OnResult func(outcome revalidation.Outcome)
 	// Now is the clock for lockout and job expiry. nil: [time.Now].
 	Now func() time.Time
 }

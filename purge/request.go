@@ -13,13 +13,7 @@ import (
 	"unicode"
 
 	"github.com/isrproxy/isrproxy/cache"
-)
-
-// Modes of a revalidation.
-const (
-	modeRefetch = "refetch"
-	modeSoft    = "soft"
-	modePurge   = "purge"
+	"github.com/isrproxy/isrproxy/revalidation"
 )
 
 // targets is what a call asks for, from its query and JSON body merged,
@@ -29,7 +23,7 @@ type targets struct {
 	tags     []string
 	prefixes []string // escaped path prefixes
 	host     string   // normalised; "" when the call names none
-	mode     string   // modeRefetch, modeSoft or modePurge
+	mode     revalidation.Mode
 	async    bool
 }
 
@@ -326,15 +320,15 @@ func checkHost(h string) error {
 }
 
 // oneMode checks the modes a call names; they must all agree.
-func oneMode(modes []string) (string, error) {
-	mode := ""
-	for _, m := range modes {
-		switch m {
-		case "":
+func oneMode(modes []string) (revalidation.Mode, error) {
+	var mode revalidation.Mode
+	for _, s := range modes {
+		if s == "" {
 			continue
-		case modeRefetch, modeSoft, modePurge:
-		default:
-			return "", badInput("Unknown mode %q: use refetch, soft or purge", m)
+		}
+		m, ok := revalidation.ParseMode(s)
+		if !ok {
+			return "", badInput("Unknown mode %q: use refetch, soft or purge", s)
 		}
 		if mode != "" && m != mode {
 			return "", badInput("Conflicting modes %q and %q: name one", mode, m)
@@ -342,7 +336,7 @@ func oneMode(modes []string) (string, error) {
 		mode = m
 	}
 	if mode == "" {
-		mode = modeRefetch
+		mode = revalidation.Refetch
 	}
 	return mode, nil
 }

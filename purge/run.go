@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/revalidation"
 )
 
 const (
@@ -25,7 +26,7 @@ const (
 
 // plan is a checked call, resolved to the keys it acts on.
 type plan struct {
-	mode    string
+	mode    revalidation.Mode
 	host    string
 	keys    []cache.Key // distinct; paths first, in order, then tag and prefix matches
 	async   bool
@@ -36,36 +37,36 @@ type plan struct {
 // are looked up in the index. It decides whether the call runs as a job.
 func (h *Handler) plan(t *targets, host string) (*plan, error) {
 	p := &plan{mode: t.mode, host: host, targets: t}
-	seen := make(map[string]bool)
+	seen := make(map[cache.Key]bool)
 	for _, pt := range t.paths {
 		key, err := cache.NewKey(host, pt.path, pt.query, h.opts.Ignore)
 		if err != nil { // checkTarget has already ruled this out
 			return nil, badInput("Invalid path %q: %v", pt.path, err)
 		}
-		if !seen[key.String()] {
-			seen[key.String()] = true
+		if !seen[key] {
+			seen[key] = true
 			p.keys = append(p.keys, key)
 		}
 	}
-	if f, ok := h.opts.Revalidator.(InFlight); ok {
+	if h.opts.InFlight != nil {
 		// Before the index is read: a fetch that stores after this finds
 		// itself superseded; one that stored before is in the index.
-		f.SupersedeInFlight(host, t.tags, t.prefixes, t.mode)
+		h.opts.InFlight.SupersedeInFlight(host, t.tags, t.prefixes, t.mode)
 	}
-	matched := make(map[string]bool)
+	matched := make(map[cache.Key]bool)
 	if h.opts.Index != nil {
-		var found []string
+		var found []cache.Key
 		for _, tag := range t.tags {
 			found = append(found, h.opts.Index.KeysByTag(host, tag)...)
 		}
 		for _, prefix := range t.prefixes {
 			found = append(found, h.opts.Index.KeysByPrefix(host, prefix)...)
 		}
-		for _, s := range found {
-			matched[s] = true
-			if !seen[s] {
-				seen[s] = true
-				p.keys = append(p.keys, cache.ParseKey(s))
+		for _, key := range found {
+			matched[key] = true
+			if !seen[key] {
+				seen[key] = true
+				p.keys = append(p.keys, key)
 			}
 		}
 	}
@@ -76,7 +77,7 @@ func (h *Handler) plan(t *targets, host string) (*plan, error) {
 // logAttrs describes p for the call's log line: counts, never the targets.
 func (p *plan) logAttrs() []slog.Attr {
 	return []slog.Attr{
-		slog.String("mode", p.mode),
+		slog.String("mode", string(p.mode)),
 		slog.String("host", p.host),
 		slog.Int("paths", len(p.targets.paths)),
 		slog.Int("tags", len(p.targets.tags)),
@@ -131,28 +132,59 @@ func (h *Handler) run(ctx context.Context, p *plan, add func(Result)) {
 }
 
 // act applies mode to key and returns at least one Result, each naming its path.
-func (h *Handler) act(ctx context.Context, mode string, key cache.Key) []Result {
+func (h *Handler) act(ctx context.Context, mode revalidation.Mode, key cache.Key) []Result {
 	if ctx.Err() != nil { // Close: do not start what cannot finish
-		return []Result{{Path: key.Target(), Outcome: OutcomeFailed, Error: "shutting down; nothing changed"}}
+		return []Result{{Path: key.Target(), Outcome: revalidation.Failed, Error: "shutting down; nothing changed"}}
 	}
-	var results []Result
+	var got []revalidation.Result
 	switch mode {
-	case modeSoft:
-		results = h.opts.Revalidator.MarkStale(key)
-	case modePurge:
-		results = h.opts.Revalidator.Purge(key)
+	case revalidation.Soft:
+		got = h.opts.Revalidator.MarkStale(key)
+	case revalidation.Purge:
+		got = h.opts.Revalidator.Purge(key)
 	default:
-		results = h.opts.Revalidator.Refetch(ctx, key)
+		got = h.opts.Revalidator.Refetch(ctx, key)
 	}
-	if len(results) == 0 {
-		return []Result{{Path: key.Target(), Outcome: OutcomeFailed, Error: "no result"}}
+	if len(got) == 0 {
+		return []Result{{Path: key.Target(), Outcome: revalidation.Failed, Error: "no result"}}
 	}
-	for i := range results {
+	results := make([]Result, len(got))
+	for i, res := range got {
+		results[i] = Result{Path: res.Target, Status: res.Status, Outcome: res.Outcome}
 		if results[i].Path == "" {
 			results[i].Path = key.Target()
 		}
+		if res.Outcome == revalidation.Failed {
+			results[i].Error = failureMessage(res.Failure)
+		}
 	}
 	return results
+}
+
+// failureMessage words a failure for the API's answer. Every failure that reached
+// the origin says that the stored version was kept.
+func failureMessage(f *revalidation.Failure) string {
+	const kept = "; previous version kept"
+	if f == nil {
+		return "failed"
+	}
+	switch f.Reason {
+	case revalidation.OriginStatus:
+		return fmt.Sprintf("origin answered %d", f.Status) + kept
+	case revalidation.NotStorable:
+		return "response not storable (" + f.Detail + ")" + kept
+	case revalidation.OriginTimeout:
+		return "origin timed out" + kept
+	case revalidation.OriginUnreachable:
+		return "origin request failed: " + f.Detail + kept
+	case revalidation.TooLarge:
+		return "response larger than MAX_OBJECT_BYTES" + kept
+	case revalidation.Busy:
+		return "too many response bodies being buffered at once" + kept
+	case revalidation.NotAdmitted:
+		return "the cache did not admit the page (memory budget)"
+	}
+	return f.Detail
 }
 
 // answer is the body of a finished synchronous call.
@@ -168,7 +200,7 @@ func (h *Handler) answer(results []Result) (int, answer) {
 	a := answer{Revalidated: true, Now: h.now().UnixMilli(), Results: results}
 	var failed []Result
 	for _, res := range results {
-		if res.Outcome == OutcomeFailed {
+		if res.Outcome == revalidation.Failed {
 			failed = append(failed, res)
 		}
 	}
@@ -193,14 +225,14 @@ func sortResults(results []Result) {
 
 // outcomeAttrs counts results by outcome for the log.
 func outcomeAttrs(results []Result) slog.Attr {
-	counts := make(map[string]int)
+	counts := make(map[revalidation.Outcome]int)
 	for _, res := range results {
 		counts[res.Outcome]++
 	}
 	var attrs []any
-	for _, o := range []string{OutcomeReplaced, OutcomeStored, OutcomeMarked, OutcomePurged, OutcomeFailed} {
+	for _, o := range revalidation.Outcomes {
 		if counts[o] > 0 {
-			attrs = append(attrs, slog.Int(o, counts[o]))
+			attrs = append(attrs, slog.Int(string(o), counts[o]))
 		}
 	}
 	return slog.Group("outcomes", attrs...)

@@ -11,12 +11,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/isrproxy/isrproxy/revalidation"
 )
 
 func TestModes(t *testing.T) {
 	for _, tt := range []struct {
-		query, call, outcome string
-		status               int
+		query, call string
+		outcome     revalidation.Outcome
+		status      int
 	}{
 		{"", "refetch", "replaced", 200},
 		{"&mode=refetch", "refetch", "replaced", 200},

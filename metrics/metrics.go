@@ -1,4 +1,8 @@
-package proxy
+// Package metrics holds isrproxy's Prometheus collectors: page requests by
+// cache status, origin requests by reason and status, origin latency, the
+// page store's size, evictions and rejections, and revalidations by outcome.
+// A nil *Metrics counts nothing, so that tests and tools can leave it out.
+package metrics
 
 import (
 	"strconv"
@@ -8,9 +12,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/revalidation"
 )
 
-// Metrics are the Prometheus collectors of the public listener (SPEC §6).
+// Metrics are the collectors of the public listener and its revalidations.
 // A nil *Metrics counts nothing.
 type Metrics struct {
 	requests      *prometheus.CounterVec
@@ -23,9 +28,9 @@ type Metrics struct {
 	revalidations *prometheus.CounterVec
 }
 
-// NewMetrics registers isrproxy's collectors on reg; store feeds the
+// New registers isrproxy's collectors on reg; store feeds the
 // stored bytes and entries gauges.
-func NewMetrics(reg prometheus.Registerer, store func() (entries int, bytes int64)) *Metrics {
+func New(reg prometheus.Registerer, store func() (entries int, bytes int64)) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "isrproxy_requests_total", Help: "Page requests by cache status (X-Cache).",
@@ -76,44 +81,47 @@ func (m *Metrics) StoreHooks(cfg cache.Config) cache.Config {
 }
 
 // Revalidated counts one revalidated key by outcome.
-func (m *Metrics) Revalidated(outcome string) {
+func (m *Metrics) Revalidated(outcome revalidation.Outcome) {
 	if m != nil {
-		m.revalidations.WithLabelValues(outcome).Inc()
+		m.revalidations.WithLabelValues(string(outcome)).Inc()
 	}
 }
 
-func (m *Metrics) begin() {
+// RequestStarted counts a page request in flight; RequestEnded ends it.
+func (m *Metrics) RequestStarted() {
 	if m != nil {
 		m.inFlight.Add(1)
 	}
 }
 
-func (m *Metrics) end() {
+// RequestEnded ends a request that RequestStarted counted.
+func (m *Metrics) RequestEnded() {
 	if m != nil {
 		m.inFlight.Add(-1)
 	}
 }
 
-func (m *Metrics) served(v verdict) {
+// Served counts one answer by its X-Cache value: HIT, MISS, STALE or BYPASS.
+func (m *Metrics) Served(cacheStatus string) {
 	if m != nil {
-		m.byVerdict[v.name].Inc()
+		m.byVerdict[cacheStatus].Inc()
 	}
 }
 
-func (m *Metrics) originStatus(reason string, status int) {
+// OriginStatus counts one origin request by reason (fill, refetch,
+// bypass) and status; status 0 is a request that got no answer.
+func (m *Metrics) OriginStatus(reason string, status int) {
 	if m != nil {
 		m.origin.WithLabelValues(reason, strconv.Itoa(status)).Inc()
 	}
 }
 
-func (m *Metrics) originDone(reason string, f *fetched, err error, took time.Duration) {
+// OriginDone counts a fill or refetch that took took, with its status (0:
+// no answer), and records its latency.
+func (m *Metrics) OriginDone(reason string, status int, took time.Duration) {
 	if m == nil {
 		return
 	}
-	status := 0
-	if err == nil {
-		status = f.status
-	}
-	m.originStatus(reason, status)
+	m.OriginStatus(reason, status)
 	m.latency.WithLabelValues(reason).Observe(took.Seconds())
 }

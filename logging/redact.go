@@ -1,10 +1,13 @@
-package main
+package logging
 
 import (
 	"bytes"
 	"encoding/json"
 	"io"
 )
+
+// redacted replaces the secret in log lines.
+const redacted = "[redacted]"
 
 // redactingWriter is where the logger writes: every line it passes on has
 // the secret replaced, however it got there. The access log and the API

@@ -1,4 +1,7 @@
-package main
+// Package gctune keeps the garbage collector's headroom fixed above the live
+// heap: stored pages live for days, and Go's default (collect when the heap
+// has doubled) would keep a second page budget's worth of memory beside them.
+package gctune
 
 import (
 	"context"
@@ -27,9 +30,9 @@ func gcPercentFor(live uint64) int {
 	return int(min(max(uint64(gcHeadroom)*100/live, 10), 1000))
 }
 
-// tuneGC sets the GC percentage from the live heap once a second until ctx
-// ends. It is started only when the operator has not set GOGC.
-func tuneGC(ctx context.Context) {
+// Run sets the GC percentage from the live heap once a second until ctx
+// ends. Start it only when the operator has not set GOGC.
+func Run(ctx context.Context) {
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	set := -1
 	tick := time.NewTicker(time.Second)

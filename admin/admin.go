@@ -1,0 +1,43 @@
+// Package admin is the admin listener's handler: /healthz for liveness
+// checks and load balancers, /metrics for Prometheus.
+package admin
+
+import (
+	"io"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Handler serves the admin endpoints. Build it with [New].
+type Handler struct {
+	mux      *http.ServeMux
+	draining atomic.Bool
+}
+
+// New returns the admin handler; metrics come from gatherer.
+func New(gatherer prometheus.Gatherer) *Handler {
+	h := &Handler{mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /healthz", h.healthz)
+	h.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	return h
+}
+
+// Drain makes /healthz answer 503 from now on, so that load balancers look
+// elsewhere while the process shuts down.
+func (h *Handler) Drain() { h.draining.Store(true) }
+
+// ServeHTTP answers an admin request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if h.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "draining\n")
+		return
+	}
+	io.WriteString(w, "ok\n")
+}

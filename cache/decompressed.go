@@ -1,0 +1,69 @@
+package cache
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/dgraph-io/ristretto/v2"
+)
+
+// Decompressed keeps decompressed copies of gzip-stored pages that clients
+// without gzip (curl, bots, health checks) ask for again and again, so such
+// a page is not gunzipped on every hit, while a page asked for once costs no
+// memory: a copy is made from its second plain answer on. A nil
+// *Decompressed keeps nothing.
+type Decompressed struct {
+	rc      *ristretto.Cache[string, []byte]
+	maxItem int64 // largest body kept
+}
+
+// NewDecompressed builds a Decompressed within budget bytes; a page whose
+// decompressed body exceeds an eighth of it is never kept.
+func NewDecompressed(budget int64) (*Decompressed, error) {
+	rc, err := ristretto.NewCache(&ristretto.Config[string, []byte]{
+		NumCounters:        max(budget/16384*10, 1000),
+		MaxCost:            budget,
+		BufferItems:        64,
+		IgnoreInternalCost: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: decompressed bodies: %w", err)
+	}
+	return &Decompressed{rc: rc, maxItem: budget / 8}, nil
+}
+
+// Body returns p's decompressed body, or nil: decompress while writing.
+// p must be stored gzipped.
+func (d *Decompressed) Body(p *Page) []byte {
+	if d == nil || p.PlainLen > d.maxItem {
+		return nil
+	}
+	key := p.Key.String() + "\x00" + p.VariantID() + strconv.FormatUint(p.Gen, 10)
+	if body, ok := d.rc.Get(key); ok {
+		return body
+	}
+	if p.NotePlainHit() < 2 {
+		return nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(p.Body))
+	if err != nil {
+		return nil
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, p.PlainLen))
+	if _, err := io.Copy(buf, zr); err != nil {
+		return nil
+	}
+	body := buf.Bytes()
+	d.rc.Set(key, body, int64(len(body))+int64(len(key))+64)
+	return body
+}
+
+// Close stops ristretto's goroutines.
+func (d *Decompressed) Close() {
+	if d != nil {
+		d.rc.Close()
+	}
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/isrproxy/isrproxy/demo"
+)
+
+// runDemo serves isrproxy in front of the built-in sample site, on loopback
+// unless the environment says otherwise.
+func runDemo(ctx context.Context, environ map[string]string, stdout io.Writer) error {
+	site := httptest.NewServer(&demo.Site{Delay: 300 * time.Millisecond})
+	defer site.Close()
+	env := map[string]string{
+		"ORIGIN_URL":        site.URL,
+		"REVALIDATE_SECRET": "demo-secret-change-me",
+		"LISTEN_ADDR":       "127.0.0.1:8080",
+		"ADMIN_ADDR":        "127.0.0.1:9090",
+		"LOG_FORMAT":        "text",
+	}
+	for k, v := range environ {
+		if k != "ORIGIN_URL" { // the demo's origin is the sample site
+			env[k] = v
+		}
+	}
+	return run(ctx, env, stdout, func(l Listeners) {
+		secret := env["REVALIDATE_SECRET"]
+		if _, own := environ["REVALIDATE_SECRET"]; own {
+			secret = "$REVALIDATE_SECRET"
+		}
+		fmt.Fprintf(stdout, `
+isrproxy demo: a slow sample site (300 ms a page) behind isrproxy on http://%[1]s
+Try, in another terminal:
+
+  curl -s -o /dev/null -w '%%{time_total}s\n' -D - http://%[1]s/events/42   # X-Cache: MISS, ~0.3 s
+  curl -s -o /dev/null -w '%%{time_total}s\n' -D - http://%[1]s/events/42   # X-Cache: HIT, ~0.001 s
+  curl -s -X POST http://%[1]s/events/42 >/dev/null                          # the "editor" saves (version 2)
+  curl -s 'http://%[1]s/api/revalidate?secret=%[2]s&path=/events/42'        # swap the new page in
+  curl -s http://%[1]s/events/42 | grep version                              # version 2, from memory
+  curl -s http://%[3]s/metrics | grep isrproxy_requests                      # the counters
+
+Ctrl-C stops it.
+`, l.Public, secret, l.Admin)
+	})
+}
+
+// healthcheck asks the admin listener for /healthz: the Docker HEALTHCHECK,
+// which needs no shell or curl in the image.
+func healthcheck(environ map[string]string) error {
+	addr := environ["ADMIN_ADDR"]
+	if addr == "" {
+		addr = ":9090"
+	}
+	if addr == "off" {
+		return errors.New("healthcheck: ADMIN_ADDR is off")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("healthcheck: ADMIN_ADDR: %w", err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %d", resp.StatusCode)
+	}
+	return nil
+}
