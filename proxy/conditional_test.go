@@ -86,3 +86,15 @@ func TestIfNoneMatchTakesPrecedenceOverIfModifiedSince(t *testing.T) {
 			http.Header{"If-None-Match": {`"v1"`}, "If-Modified-Since": {lastModified}}, false},
 	})
 }
+
+// TestIfNoneMatchFollowsTheEntityTagGrammar: an entity tag may hold a
+// comma (its characters are "!" and 0x23–0x7E), so a list is split
+// between tags, not at every comma; and "*" matches any current
+// representation, whether or not it has an entity tag: a stored 200 is one.
+func TestIfNoneMatchFollowsTheEntityTagGrammar(t *testing.T) {
+	runConditionalCases(t, []conditionalCase{
+		{"a tag holding a comma matches itself", `"a,b"`, "", http.Header{"If-None-Match": {`"a,b"`}}, true},
+		{"a tag holding a comma matches in a list", `W/"a,b"`, "", http.Header{"If-None-Match": {`"x", W/"a,b"`}}, true},
+		{"a star matches a stored page without a tag", "", "", http.Header{"If-None-Match": {"*"}}, true},
+	})
+}
