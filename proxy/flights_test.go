@@ -17,18 +17,18 @@ import (
 // other key or variant leads its own.
 func TestJoinMakesOneLeaderPerKeyAndVariant(t *testing.T) {
 	var fs flights
-	first, leader := fs.join(flightKey("h/a", ""))
+	first, leader := fs.join(fkey("h/a", ""))
 	require.True(t, leader, "the first miss leads")
 	for _, tt := range []struct {
 		name   string
-		fk     string
+		fk     flightKey
 		shares bool
 	}{
-		{"the same key and variant shares the fill", flightKey("h/a", ""), true},
-		{"another variant of the key leads its own", flightKey("h/a", "Accept-Language=fr\n"), false},
-		{"another key leads its own", flightKey("h/b", ""), false},
-		{"a key extending the first leads its own", flightKey("h/a/", ""), false},
-		{"the same key with a query leads its own", flightKey("h/a?x=1", ""), false},
+		{"the same key and variant shares the fill", fkey("h/a", ""), true},
+		{"another variant of the key leads its own", fkey("h/a", "Accept-Language=fr\n"), false},
+		{"another key leads its own", fkey("h/b", ""), false},
+		{"a key extending the first leads its own", fkey("h/a/", ""), false},
+		{"the same key with a query leads its own", fkey("h/a?x=1", ""), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f, leader := fs.join(tt.fk)
@@ -51,7 +51,7 @@ func TestJoinMakesOneLeaderPerKeyAndVariant(t *testing.T) {
 func TestConcurrentMissesShareOneFill(t *testing.T) {
 	const n = 50
 	var fs flights
-	fk := flightKey("h/a", "")
+	fk := fkey("h/a", "")
 	type joined struct {
 		f      *fill
 		leader bool
@@ -110,7 +110,7 @@ func TestConcurrentMissesShareOneFill(t *testing.T) {
 // fetch of its own, and the finished fill's waiters are released.
 func TestFinishForgetsTheFill(t *testing.T) {
 	var fs flights
-	fk := flightKey("h/a", "")
+	fk := fkey("h/a", "")
 	f, _ := fs.join(fk)
 	fs.finish(fk, f)
 	select {
@@ -130,7 +130,7 @@ func TestFinishForgetsTheFill(t *testing.T) {
 // when the visitor hangs up first; the fill itself goes on.
 func TestAWaiterWhoLeavesDoesNotWait(t *testing.T) {
 	var fs flights
-	fk := flightKey("h/a", "")
+	fk := fkey("h/a", "")
 	f, _ := fs.join(fk)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -146,23 +146,23 @@ func TestAWaiterWhoLeavesDoesNotWait(t *testing.T) {
 func TestSupersededFills(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
-		fk        string // the fill in flight
-		key       string // the key superseded
+		fk        flightKey // the fill in flight
+		key       string    // the key superseded
 		level     int32
 		wantLevel int32
 		joinable  bool // a later miss shares the fill
 	}{
-		{"a purge of the key drops its fill", flightKey("h/a", ""), "h/a", dropFetch, dropFetch, false},
-		{"a purge of the key drops every variant's fill", flightKey("h/a", "X-Theme=dark\n"), "h/a", dropFetch, dropFetch, false},
-		{"a soft mark stales the fill, which is still joined", flightKey("h/a", ""), "h/a", staleFetch, staleFetch, true},
-		{"a purge of another key leaves the fill", flightKey("h/a", ""), "h/b", dropFetch, keepFetch, true},
-		{"a purge of a key the fill's key extends leaves it", flightKey("h/ab", ""), "h/a", dropFetch, keepFetch, true},
-		{"a purge of a key extending the fill's key leaves it", flightKey("h/a", ""), "h/a?x=1", dropFetch, keepFetch, true},
+		{"a purge of the key drops its fill", fkey("h/a", ""), "h/a", dropFetch, dropFetch, false},
+		{"a purge of the key drops every variant's fill", fkey("h/a", "X-Theme=dark\n"), "h/a", dropFetch, dropFetch, false},
+		{"a soft mark stales the fill, which is still joined", fkey("h/a", ""), "h/a", staleFetch, staleFetch, true},
+		{"a purge of another key leaves the fill", fkey("h/a", ""), "h/b", dropFetch, keepFetch, true},
+		{"a purge of a key the fill's key extends leaves it", fkey("h/ab", ""), "h/a", dropFetch, keepFetch, true},
+		{"a purge of a key extending the fill's key leaves it", fkey("h/a", ""), "h/a?x=1", dropFetch, keepFetch, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var fs flights
 			f, _ := fs.join(tt.fk)
-			fs.supersede(tt.key, tt.level, false)
+			fs.supersede(k(tt.key), tt.level, false)
 			assert.Equal(t, tt.wantLevel, f.superseded.level.Load())
 			again, leader := fs.join(tt.fk)
 			assert.Equal(t, tt.joinable, !leader)
@@ -180,9 +180,9 @@ func TestSupersededFills(t *testing.T) {
 // flight for the misses after that.
 func TestASupersededFillDoesNotForgetItsReplacement(t *testing.T) {
 	var fs flights
-	fk := flightKey("h/a", "")
+	fk := fkey("h/a", "")
 	old, _ := fs.join(fk)
-	fs.supersede("h/a", dropFetch, false)
+	fs.supersede(k("h/a"), dropFetch, false)
 	replacement, leader := fs.join(fk)
 	require.True(t, leader)
 	fs.finish(fk, old)
@@ -200,40 +200,40 @@ func TestASupersededFillDoesNotForgetItsReplacement(t *testing.T) {
 // refetch (false); a refetch that is done is no longer reached.
 func TestSupersedeReachesRefetchesOnlyWhenAsked(t *testing.T) {
 	var fs flights
-	s, done := fs.track("h/a")
-	other, otherDone := fs.track("h/b")
+	s, done := fs.track(k("h/a"))
+	other, otherDone := fs.track(k("h/b"))
 	defer otherDone()
 
-	fs.supersede("h/a", dropFetch, false)
+	fs.supersede(k("h/a"), dropFetch, false)
 	assert.Equal(t, keepFetch, s.level.Load(), "a later refetch does not supersede an earlier one")
-	fs.supersede("h/a", staleFetch, true)
+	fs.supersede(k("h/a"), staleFetch, true)
 	assert.Equal(t, staleFetch, s.level.Load(), "a soft mark reaches the refetch")
-	fs.supersede("h/a", dropFetch, true)
+	fs.supersede(k("h/a"), dropFetch, true)
 	assert.Equal(t, dropFetch, s.level.Load(), "a purge reaches the refetch")
 	assert.Equal(t, keepFetch, other.level.Load(), "another key's refetch is not reached")
 
 	done()
-	assert.NotContains(t, fs.refetches, "h/a", "a done refetch is forgotten")
-	assert.Contains(t, fs.refetches, "h/b")
+	assert.NotContains(t, fs.refetches, k("h/a"), "a done refetch is forgotten")
+	assert.Contains(t, fs.refetches, k("h/b"))
 }
 
 // TestTrackKeepsEachRefetchUntilItIsDone: several refetches of one key are
 // tracked apart; the key's set goes only when the last one is done.
 func TestTrackKeepsEachRefetchUntilItIsDone(t *testing.T) {
 	var fs flights
-	s1, done1 := fs.track("h/a")
-	s2, done2 := fs.track("h/a")
+	s1, done1 := fs.track(k("h/a"))
+	s2, done2 := fs.track(k("h/a"))
 	require.NotSame(t, s1, s2)
 	done1()
-	fs.supersede("h/a", staleFetch, true)
+	fs.supersede(k("h/a"), staleFetch, true)
 	assert.Equal(t, keepFetch, s1.level.Load(), "a done refetch is not reached")
 	assert.Equal(t, staleFetch, s2.level.Load(), "the other refetch still is")
 	done2()
 	assert.Empty(t, fs.refetches)
 
-	s3, done3 := fs.track("h/a")
+	s3, done3 := fs.track(k("h/a"))
 	defer done3()
-	fs.supersede("h/a", dropFetch, true)
+	fs.supersede(k("h/a"), dropFetch, true)
 	assert.Equal(t, dropFetch, s3.level.Load(), "a refetch tracked after the set was emptied is reached")
 }
 
@@ -313,18 +313,19 @@ func TestARaisedTagLevelOnlyRises(t *testing.T) {
 // and never for a key that is stored (the revalidation acts on that one).
 func TestSupersedeUnstoredReachesOnlyUnstoredMatchingFetches(t *testing.T) {
 	var fs flights
-	fillA, _ := fs.join(flightKey("h/blog/a", ""))
-	fillAv, _ := fs.join(flightKey("h/blog/a", "X-Theme=dark\n"))
-	fillStored, _ := fs.join(flightKey("h/blog/stored", ""))
-	fillOther, _ := fs.join(flightKey("h/shop/x", ""))
-	fillTagged, _ := fs.join(flightKey("h/shop/y", ""))
-	refetchA, doneA := fs.track("h/blog/a")
+	fillA, _ := fs.join(fkey("h/blog/a", ""))
+	fillAv, _ := fs.join(fkey("h/blog/a", "X-Theme=dark\n"))
+	fillStored, _ := fs.join(fkey("h/blog/stored", ""))
+	fillOther, _ := fs.join(fkey("h/shop/x", ""))
+	fillTagged, _ := fs.join(fkey("h/shop/y", ""))
+	refetchA, doneA := fs.track(k("h/blog/a"))
 	defer doneA()
-	refetchStored, doneStored := fs.track("h/blog/stored")
+	refetchStored, doneStored := fs.track(k("h/blog/stored"))
 	defer doneStored()
 
-	unstored := func(key string) bool { return key != "h/blog/stored" }
-	match := func(key string) (bool, []string) {
+	unstored := func(ck cache.Key) bool { return ck.String() != "h/blog/stored" }
+	match := func(ck cache.Key) (bool, []string) {
+		key := ck.String()
 		switch {
 		case len(key) >= len("h/blog/") && key[:len("h/blog/")] == "h/blog/":
 			return true, nil
@@ -370,23 +371,23 @@ func TestFlightsAreSafeForConcurrentUse(t *testing.T) {
 			led := 0
 			for i := range rounds {
 				key := keys[(w+i)%len(keys)]
-				fk := flightKey(key, "")
+				fk := fkey(key, "")
 				switch i % 4 {
 				case 0, 1:
 					if f, leader := fs.join(fk); leader {
 						led++
-						fs.supersede(key, int32(i%3), i%2 == 0)
+						fs.supersede(k(key), int32(i%3), i%2 == 0)
 						fs.finish(fk, f)
 					} else {
 						f.wait(context.Background())
 					}
 				case 2:
-					s, done := fs.track(key)
+					s, done := fs.track(k(key))
 					s.admit(&cache.Page{})
 					done()
 				case 3:
-					fs.supersedeUnstored(func(string) bool { return true },
-						func(string) (bool, []string) { return false, []string{"t"} }, staleFetch)
+					fs.supersedeUnstored(func(cache.Key) bool { return true },
+						func(cache.Key) (bool, []string) { return false, []string{"t"} }, staleFetch)
 				}
 			}
 			results <- led
@@ -400,3 +401,9 @@ func TestFlightsAreSafeForConcurrentUse(t *testing.T) {
 	assert.Empty(t, fs.calls, "every finished fill is forgotten")
 	assert.Empty(t, fs.refetches, "every done refetch is forgotten")
 }
+
+// fkey names the flight of variant of the key whose string form is s.
+func fkey(s, variant string) flightKey { return flightKey{cache.ParseKey(s), variant} }
+
+// k is the key whose string form is s ("host/path?query").
+func k(s string) cache.Key { return cache.ParseKey(s) }

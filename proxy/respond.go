@@ -164,14 +164,11 @@ func qPositive(params string) bool {
 // If-Modified-Since, against the stored validators (RFC 9110 §13.2.2).
 func notModified(h http.Header, p *cache.Page) bool {
 	if inm := h["If-None-Match"]; len(inm) > 0 {
-		if p.ETag == "" {
-			return false
-		}
+		// Weak comparison (RFC 9110 §13.1.2); "*" matches any stored page.
 		want := strings.TrimPrefix(p.ETag, "W/")
 		for _, line := range inm {
-			for _, tag := range strings.Split(line, ",") {
-				tag = strings.TrimSpace(tag)
-				if tag == "*" || strings.TrimPrefix(tag, "W/") == want {
+			for tag, rest := nextETag(line); tag != ""; tag, rest = nextETag(rest) {
+				if tag == "*" || (want != "" && strings.TrimPrefix(tag, "W/") == want) {
 					return true
 				}
 			}
@@ -188,4 +185,33 @@ func notModified(h http.Header, p *cache.Page) bool {
 	}
 	modified, err := http.ParseTime(p.LastModified)
 	return err == nil && !modified.Truncate(time.Second).After(since)
+}
+
+// nextETag returns the first entity tag of an If-None-Match list (or "*")
+// and the rest of the list; "" when none is left or the list is malformed.
+// A tag may hold commas, so the list is scanned, not split.
+func nextETag(s string) (tag, rest string) {
+	s = strings.TrimLeft(s, " \t,")
+	if s == "" {
+		return "", ""
+	}
+	if s[0] == '*' {
+		return "*", s[1:]
+	}
+	start := 0
+	if strings.HasPrefix(s, "W/") {
+		start = 2
+	}
+	if len(s) < start+2 || s[start] != '"' {
+		return "", ""
+	}
+	for i := start + 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return s[:i+1], s[i+1:]
+		case c < 0x21 || c == 0x7f:
+			return "", ""
+		}
+	}
+	return "", ""
 }
