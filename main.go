@@ -63,8 +63,14 @@ func cli(ctx context.Context, args []string, environ map[string]string, stdout, 
 		err = runDemo(ctx, environ, stdout)
 	case "healthcheck":
 		err = healthcheck(environ)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, version())
+		return 0
+	case "help", "-h", "-help", "--help":
+		io.WriteString(stdout, usage)
+		return 0
 	default:
-		fmt.Fprintf(stderr, "isrproxy: unknown command %q (want serve, demo or healthcheck)\n", cmd)
+		fmt.Fprintf(stderr, "isrproxy: unknown command %q\n%s", cmd, usage)
 		return 2
 	}
 	var cfgErr *ConfigError
@@ -104,6 +110,21 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	if _, set := environ["GOGC"]; !set {
 		go gctune.Run(ctx) // a fixed headroom above the stored pages
 	}
+
+	// SIGHUP, which an operator sends to nginx, never stops isrproxy.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				log.Info("SIGHUP: nothing to reload")
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

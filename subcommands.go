@@ -8,10 +8,53 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/isrproxy/isrproxy/demo"
 )
+
+// usage is what "isrproxy help" prints.
+const usage = `Usage: isrproxy [command]
+
+Commands:
+  serve        serve, configured by the environment (the default)
+  demo         serve in front of a built-in slow sample site, on loopback
+  healthcheck  exit 0 when the admin listener answers /healthz
+  version      print the version
+  help         print this help
+
+Configuration is read from environment variables: ORIGIN_URL and
+REVALIDATE_SECRET are required; see README.md for the others.
+`
+
+// version names the build: the module version and, when the binary was
+// built from a checkout, its commit.
+func version() string {
+	v, rev, dirty := "(devel)", "", false
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if info.Main.Version != "" {
+			v = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	out := "isrproxy " + v
+	if rev != "" {
+		out += " " + rev[:min(12, len(rev))]
+		if dirty {
+			out += "+dirty"
+		}
+	}
+	return out + " " + runtime.Version()
+}
 
 // runDemo serves isrproxy in front of the built-in sample site, on loopback
 // unless the environment says otherwise.
@@ -35,19 +78,23 @@ func runDemo(ctx context.Context, environ map[string]string, stdout io.Writer) e
 		if _, own := environ["REVALIDATE_SECRET"]; own {
 			secret = "$REVALIDATE_SECRET"
 		}
+		// The editor saves on the CMS itself, never through isrproxy: what
+		// the demo shows is the webhook swapping the new page in.
 		fmt.Fprintf(stdout, `
-isrproxy demo: a slow sample site (300 ms a page) behind isrproxy on http://%[1]s
+isrproxy demo: a slow sample site (300 ms a page) on %[4]s
+behind isrproxy on http://%[1]s
 Try, in another terminal:
 
   curl -s -o /dev/null -w '%%{time_total}s\n' -D - http://%[1]s/events/42   # X-Cache: MISS, ~0.3 s
   curl -s -o /dev/null -w '%%{time_total}s\n' -D - http://%[1]s/events/42   # X-Cache: HIT, ~0.001 s
-  curl -s -X POST http://%[1]s/events/42 >/dev/null                          # the "editor" saves (version 2)
-  curl -s 'http://%[1]s/api/revalidate?secret=%[2]s&path=/events/42'        # swap the new page in
+  curl -s -X POST %[4]s/events/42 >/dev/null                    # the editor saves on the CMS (version 2)
+  curl -s http://%[1]s/events/42 | grep version                              # still version 1, from memory
+  curl -s 'http://%[1]s/api/revalidate?secret=%[2]s&path=/events/42'        # the CMS's webhook: "outcome":"replaced"
   curl -s http://%[1]s/events/42 | grep version                              # version 2, from memory
   curl -s http://%[3]s/metrics | grep isrproxy_requests                      # the counters
 
 Ctrl-C stops it.
-`, l.Public, secret, l.Admin)
+`, l.Public, secret, l.Admin, site.URL)
 	})
 }
 
