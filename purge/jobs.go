@@ -135,7 +135,10 @@ func (js *jobs) pruneLocked(now time.Time) {
 	}
 }
 
-// startJob runs p in the background and answers 202 with the job's id. The
+// startJob runs p in the background and answers 202 with the job's id. A
+// call made a job only because its tags and prefixes matched so many pages
+// has its path targets refetched first, while it waits: read-your-writes
+// holds for every page named by path, and the 202 lists their results. The
 // caller has called h.begin; the job's goroutine ends the registration.
 func (h *Handler) startJob(c *call, r *http.Request, p *plan) {
 	j, err := h.jobs.add(len(p.keys), h.now())
@@ -146,10 +149,23 @@ func (h *Handler) startJob(c *call, r *http.Request, p *plan) {
 		return
 	}
 	ctx, cancel := h.detach(r)
+	var first []Result // the paths' results, for a large call
+	rest := p
+	if p.large && p.paths > 0 {
+		var mu sync.Mutex // guards first
+		h.run(ctx, &plan{mode: p.mode, keys: p.keys[:p.paths]}, func(res Result) {
+			j.add(res)
+			mu.Lock()
+			first = append(first, res)
+			mu.Unlock()
+		})
+		sortResults(first)
+		rest = &plan{mode: p.mode, keys: p.keys[p.paths:]}
+	}
 	go func() {
 		defer h.wg.Done()
 		defer cancel()
-		h.run(ctx, p, j.add)
+		h.run(ctx, rest, j.add)
 		j.finish(h.now())
 		v := j.view()
 		h.logger.LogAttrs(ctx, slog.LevelInfo, "revalidate job done",
@@ -158,6 +174,7 @@ func (h *Handler) startJob(c *call, r *http.Request, p *plan) {
 	c.attrs = append(c.attrs, slog.String("job", j.id))
 	c.Header().Set("Location", h.opts.Path+"/jobs/"+j.id)
 	c.reply(http.StatusAccepted, struct {
-		Job string `json:"job"`
-	}{j.id})
+		Job     string   `json:"job"`
+		Results []Result `json:"results,omitempty"`
+	}{j.id, first})
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/isrproxy/isrproxy/revalidation"
 )
 
 var jobID = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -163,4 +165,26 @@ func TestJobTable(t *testing.T) {
 	assert.Nil(t, js.get(b.id, now.Add(time.Second+jobTTL)), "expired")
 	assert.Len(t, js.byID, 1)
 	assert.Regexp(t, jobID, c.id)
+}
+
+// A call that is a job only because its tags matched over 100 pages still
+// refetches its path targets before it answers: read-your-writes holds for
+// the pages the CMS named, and the 202 lists their results.
+func TestLargeTagCallRefetchesItsPathsBeforeAnswering(t *testing.T) {
+	e := newEnv(t)
+	for i := range asyncAbove + 1 {
+		e.index.keys[fmt.Sprintf("%s/t/%03d", e.host(), i)] = []string{"big"}
+	}
+	r := e.call(t, http.MethodGet, "/api/revalidate?tag=big&path=/saved-post&path=/")
+	require.Equal(t, http.StatusAccepted, r.Status, r.Raw)
+	require.NotEmpty(t, r.Job)
+	assert.Equal(t, []Result{
+		{Path: "/", Status: 200, Outcome: revalidation.Replaced},
+		{Path: "/saved-post", Status: 200, Outcome: revalidation.Replaced},
+	}, r.Results, "the paths are done when the call answers")
+	e.waitJob(t, r.Job)
+	assert.Len(t, e.rev.Calls(), asyncAbove+3, "each page once: the paths in the call, the tag's pages in the job")
+	v := e.call(t, http.MethodGet, "/api/revalidate/jobs/"+r.Job)
+	assert.Contains(t, v.Raw, `"total":103`)
+	assert.Contains(t, v.Raw, `"completed":103`)
 }

@@ -29,7 +29,9 @@ type plan struct {
 	mode    revalidation.Mode
 	host    string
 	keys    []cache.Key // distinct; paths first, in order, then tag and prefix matches
-	async   bool
+	paths   int         // how many of keys come from path targets
+	async   bool        // run as a job
+	large   bool        // a job because tags and prefixes matched so many pages: paths run first
 	targets *targets
 }
 
@@ -48,6 +50,7 @@ func (h *Handler) plan(t *targets, host string) (*plan, error) {
 			p.keys = append(p.keys, key)
 		}
 	}
+	p.paths = len(p.keys)
 	if h.opts.InFlight != nil {
 		// Before the index is read: a fetch that stores after this finds
 		// itself superseded; one that stored before is in the index.
@@ -70,7 +73,8 @@ func (h *Handler) plan(t *targets, host string) (*plan, error) {
 			}
 		}
 	}
-	p.async = t.async || len(matched) > asyncAbove
+	p.large = !t.async && len(matched) > asyncAbove
+	p.async = t.async || p.large
 	return p, nil
 }
 
