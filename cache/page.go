@@ -20,8 +20,13 @@ const entryOverhead = 512
 // background refreshes; the serving path shares its header maps and body
 // and must treat them as read-only.
 type Page struct {
-	// Key is the page's key; Variant names the Vary variant within it.
+	// Key is the page's key; HTTPS and the Vary values name the variant
+	// within it.
 	Key Key
+	// HTTPS reports a page rendered for a visitor on https (its origin
+	// request said X-Forwarded-Proto: https): stored apart from the http
+	// one, since a CMS renders its links and redirects for the scheme.
+	HTTPS bool
 	// Status is the origin's status code.
 	Status int
 	// Header is what a client that accepts the stored encoding is sent:
@@ -139,9 +144,15 @@ func WeakETag(v string) (string, bool) {
 // VariantID identifies the page's variant within its key.
 func (p *Page) VariantID() string {
 	if len(p.Vary) == 0 {
+		if p.HTTPS {
+			return "https\n"
+		}
 		return ""
 	}
 	var b strings.Builder
+	if p.HTTPS {
+		b.WriteString("https\n")
+	}
 	for i, name := range p.Vary {
 		b.WriteString(name)
 		b.WriteByte('=')
@@ -151,8 +162,12 @@ func (p *Page) VariantID() string {
 	return b.String()
 }
 
-// Matches reports whether a request with header h selects this variant.
-func (p *Page) Matches(h http.Header) bool {
+// Matches reports whether a request over https (or not) with header h
+// selects this variant.
+func (p *Page) Matches(https bool, h http.Header) bool {
+	if p.HTTPS != https {
+		return false
+	}
 	for i, name := range p.Vary {
 		if VaryValue(h, name) != p.VaryValues[i] {
 			return false
@@ -206,10 +221,11 @@ type Entry struct {
 	cost     int64
 }
 
-// Lookup returns the variant that a request with header h selects, or nil.
-func (e *Entry) Lookup(h http.Header) *Page {
+// Lookup returns the variant that a request over https (or not) with
+// header h selects, or nil.
+func (e *Entry) Lookup(https bool, h http.Header) *Page {
 	for _, p := range e.Variants {
-		if p.Matches(h) {
+		if p.Matches(https, h) {
 			return p
 		}
 	}

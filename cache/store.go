@@ -195,7 +195,10 @@ func (s *Store) put(p *Page, admit func(*Page) bool) PutResult {
 				result = Replaced
 				continue
 			}
-			if sameNames(v.Vary, p.Vary) && len(next.Variants) < maxVariants {
+			// Another scheme's variants stay; of the same scheme, only
+			// those selected by the same Vary names (else the origin's
+			// policy changed).
+			if (v.HTTPS != p.HTTPS || sameNames(v.Vary, p.Vary)) && len(next.Variants) < maxVariants {
 				next.Variants = append(next.Variants, v)
 			}
 		}

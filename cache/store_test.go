@@ -90,10 +90,10 @@ func TestVariantsAreKeptApart(t *testing.T) {
 	e := s.Get(ParseKey("example.com/v"))
 	require.NotNil(t, e)
 	assert.Len(t, e.Variants, 2)
-	got := e.Lookup(http.Header{"Accept-Language": {"fr"}})
+	got := e.Lookup(false, http.Header{"Accept-Language": {"fr"}})
 	require.NotNil(t, got)
 	assert.Equal(t, "bonjour", string(got.Body))
-	assert.Nil(t, e.Lookup(http.Header{"Accept-Language": {"de"}}))
+	assert.Nil(t, e.Lookup(false, http.Header{"Accept-Language": {"de"}}))
 }
 
 func TestDeleteAndIndex(t *testing.T) {

@@ -160,9 +160,10 @@ func setForwarded(h http.Header, clientIP, host, scheme string) {
 	h["X-Forwarded-Proto"] = []string{scheme}
 }
 
-// fillRequest builds a GET for key. in is the visitor's request (nil for a
-// refetch); vary holds the header values that select the variant.
-func (o *origin) fillRequest(ctx context.Context, key cache.Key, in *http.Request, vary http.Header) *http.Request {
+// fillRequest builds a GET for key's variant for a visitor over https (or
+// not). in is the visitor's request (nil for a refetch); vary holds the
+// header values that select the variant.
+func (o *origin) fillRequest(ctx context.Context, key cache.Key, https bool, in *http.Request, vary http.Header) *http.Request {
 	h := make(http.Header, 8)
 	clientIP := ""
 	if in != nil {
@@ -184,7 +185,11 @@ func (o *origin) fillRequest(ctx context.Context, key cache.Key, in *http.Reques
 		}
 	}
 	h.Set("Accept-Encoding", "gzip")
-	setForwarded(h, clientIP, key.Host, "http")
+	scheme := "http"
+	if https {
+		scheme = "https"
+	}
+	setForwarded(h, clientIP, key.Host, scheme)
 	req := &http.Request{
 		Method:     http.MethodGet,
 		URL:        o.url(key.Path, key.Query),

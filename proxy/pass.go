@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/forwarded"
 )
 
 // maxPasses bounds the pass-through table: past it, expired marks are
@@ -77,7 +78,7 @@ func (h *Handler) pass(w http.ResponseWriter, r *http.Request, v verdict) {
 	v.label(w.Header())
 	var ps passState
 	if unsafeMethod(r.Method) {
-		ps.invalidateHost = cache.NormalizeHost(r.Host, r.TLS != nil)
+		ps.invalidateHost = cache.NormalizeHost(r.Host, forwarded.HTTPS(r))
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		ps.body = &clientBody{ReadCloser: r.Body}
@@ -128,7 +129,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Host = h.origin.hostHeader(in.Host)
 	clientIP, _, _ := net.SplitHostPort(in.RemoteAddr)
 	scheme := "http"
-	if in.TLS != nil {
+	if forwarded.HTTPS(in) {
 		scheme = "https"
 	}
 	setForwarded(pr.Out.Header, clientIP, in.Host, scheme)

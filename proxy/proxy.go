@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/forwarded"
 	"github.com/isrproxy/isrproxy/metrics"
 )
 
@@ -207,7 +208,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// request hidden behind its framing is ever read (RFC 9112 §6.1).
 		w.Header().Set("Connection", "close")
 	}
-	host := cache.NormalizeHost(r.Host, r.TLS != nil)
+	https := forwarded.HTTPS(r)
+	host := cache.NormalizeHost(r.Host, https)
 	if h.allowed != nil && !h.allowed[host] {
 		h.fail(w, http.StatusMisdirectedRequest, "host not served here")
 		return
@@ -231,7 +233,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	entry := h.store.Get(key)
 	if entry != nil {
-		if p := entry.Lookup(r.Header); p != nil {
+		if p := entry.Lookup(https, r.Header); p != nil {
 			h.serveStored(w, r, p)
 			return
 		}
@@ -242,7 +244,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	variant := ""
 	if entry != nil {
-		variant = variantOf(entry.Variants[0].Vary, r.Header)
+		variant = variantOf(https, entry.Variants[0].Vary, r.Header)
+	} else if https {
+		variant = variantOf(https, nil, nil)
 	}
 	h.miss(w, r, key, variant, false)
 }
@@ -275,6 +279,7 @@ func (h *Handler) isStale(p *cache.Page, now time.Time) bool {
 
 // miss fills key from the origin, sharing one fetch among concurrent misses.
 func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, variant string, retried bool) {
+	https := forwarded.HTTPS(r)
 	fk := flightKey{key, variant}
 	f, leader := h.flights.join(fk)
 	if leader {
@@ -282,7 +287,7 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 		// join has stored the page and left the flight table (groupcache's
 		// load() makes the same check for the same interleaving).
 		if e := h.store.Get(key); e != nil {
-			if p := e.Lookup(r.Header); p != nil {
+			if p := e.Lookup(https, r.Header); p != nil {
 				f.page, f.stored = p, true
 				h.flights.finish(fk, f)
 				h.serveStored(w, r, p)
@@ -290,8 +295,8 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 			}
 		}
 		gen := h.store.NextGen() // taken as the fetch starts: see cache.Page.Gen
-		req := h.origin.fillRequest(context.WithoutCancel(r.Context()), key, r, nil)
-		go h.runFill(fk, f, key, req, gen)
+		req := h.origin.fillRequest(context.WithoutCancel(r.Context()), key, https, r, nil)
+		go h.runFill(fk, f, key, https, req, gen)
 	}
 	if f.wait(r.Context()) != nil {
 		return // the visitor left; the fill goes on and stores the page
@@ -317,10 +322,10 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 	case f.reason != "":
 		// Not storable: only the visitor who fetched it may see it.
 		h.pass(w, r, verdictMiss)
-	case !f.page.Matches(r.Header) && !retried:
+	case !f.page.Matches(https, r.Header) && !retried:
 		// Another variant than ours: fill ours.
-		h.miss(w, r, key, variantOf(f.page.Vary, r.Header), true)
-	case !f.page.Matches(r.Header):
+		h.miss(w, r, key, variantOf(https, f.page.Vary, r.Header), true)
+	case !f.page.Matches(https, r.Header):
 		h.pass(w, r, verdictMiss)
 	default:
 		v := verdictMiss
@@ -332,7 +337,7 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 }
 
 // runFill fetches for f, stores the page when it may, and publishes the result.
-func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, req *http.Request, gen uint64) {
+func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, https bool, req *http.Request, gen uint64) {
 	defer h.flights.finish(fk, f)
 	start := h.now()
 	got, err := h.origin.fetch(req.Context(), req, h.maxObject)
@@ -348,6 +353,7 @@ func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, req *http.Reques
 		return
 	}
 	p, reason := h.builder.build(key, got, req.Header, gen, h.now())
+	p.HTTPS = https
 	f.page, f.reason = p, reason
 	if reason != "" {
 		// A 5xx is an origin failing, not a page that cannot be stored
@@ -392,10 +398,10 @@ func (h *Handler) mustBypass(r *http.Request) bool {
 	return false
 }
 
-// variantOf names the variant that a request with header h selects under
-// the Vary names.
-func variantOf(names []string, h http.Header) string {
-	p := cache.Page{Vary: names, VaryValues: make([]string, len(names))}
+// variantOf names the variant that a request over https (or not) with
+// header h selects under the Vary names.
+func variantOf(https bool, names []string, h http.Header) string {
+	p := cache.Page{HTTPS: https, Vary: names, VaryValues: make([]string, len(names))}
 	for i, name := range names {
 		p.VaryValues[i] = cache.VaryValue(h, name)
 	}

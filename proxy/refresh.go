@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/forwarded"
 	"github.com/isrproxy/isrproxy/revalidation"
 )
 
@@ -23,17 +24,23 @@ const refreshRetry = 2 * time.Second
 func (h *Handler) Refetch(ctx context.Context, key cache.Key) []revalidation.Result {
 	key = h.canonical(key)
 	h.flights.supersede(key, dropFetch, false)
-	var varies []http.Header
+	type variant struct {
+		https bool
+		vary  http.Header
+	}
+	var variants []variant
 	if e := h.store.Get(key); e != nil {
 		for _, p := range e.Variants {
-			varies = append(varies, varyHeader(p))
+			variants = append(variants, variant{p.HTTPS, varyHeader(p)})
 		}
 	} else {
-		varies = []http.Header{nil}
+		// Not stored: fetched for the scheme the revalidate call came
+		// over (a CMS behind the same balancer as its visitors).
+		variants = []variant{{https: forwarded.FromContext(ctx)}}
 	}
-	results := make([]revalidation.Result, 0, len(varies))
-	for _, vary := range varies {
-		results = append(results, h.refetch(ctx, key, vary))
+	results := make([]revalidation.Result, 0, len(variants))
+	for _, v := range variants {
+		results = append(results, h.refetch(ctx, key, v.https, v.vary))
 	}
 	return results
 }
@@ -88,7 +95,7 @@ func (h *Handler) SupersedeInFlight(host string, tags, prefixes []string, mode r
 }
 
 // refetch fetches one variant of key and stores it.
-func (h *Handler) refetch(ctx context.Context, key cache.Key, vary http.Header) revalidation.Result {
+func (h *Handler) refetch(ctx context.Context, key cache.Key, https bool, vary http.Header) revalidation.Result {
 	target := key.Target()
 	// The generation is taken before waiting for a slot: this fetch is
 	// newer than any fill that started before the revalidation arrived.
@@ -99,7 +106,7 @@ func (h *Handler) refetch(ctx context.Context, key cache.Key, vary http.Header) 
 		return revalidation.Fail(target, revalidation.Failure{Reason: revalidation.Canceled, Detail: err.Error()})
 	}
 	start := h.now()
-	req := h.origin.fillRequest(ctx, key, nil, vary)
+	req := h.origin.fillRequest(ctx, key, https, nil, vary)
 	got, err := h.origin.fetch(ctx, req, h.maxObject)
 	defer got.done() // the body is counted until its page is stored or dropped
 	h.refetchs.Release(1)
@@ -109,6 +116,7 @@ func (h *Handler) refetch(ctx context.Context, key cache.Key, vary http.Header) 
 		return revalidation.Fail(target, fetchFailure(err))
 	}
 	p, reason := h.builder.build(key, got, vary, gen, h.now())
+	p.HTTPS = https
 	if reason != "" {
 		f := revalidation.Failure{Reason: revalidation.NotStorable, Detail: reason}
 		if !h.builder.statuses[got.status] {
@@ -142,7 +150,7 @@ func (h *Handler) refreshInBackground(p *cache.Page) {
 	h.bg.Add(1)
 	go func() {
 		defer h.bg.Done()
-		res := h.refetch(h.bgCtx, p.Key, varyHeader(p))
+		res := h.refetch(h.bgCtx, p.Key, p.HTTPS, varyHeader(p))
 		if res.Outcome == revalidation.Failed {
 			p.ReleaseRefresh(h.now().Add(refreshRetry))
 		}

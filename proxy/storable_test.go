@@ -284,7 +284,7 @@ func TestHopByHopHeadersAreNotStored(t *testing.T) {
 
 			o := &origin{base: base, transport: newTransport(5*time.Second, 4),
 				slots: semaphore.NewWeighted(4), buffers: semaphore.NewWeighted(1 << 20), timeout: 5 * time.Second}
-			req := o.fillRequest(context.Background(), testKey, nil, nil)
+			req := o.fillRequest(context.Background(), testKey, false, nil, nil)
 			got, err := o.fetch(req.Context(), req, 1<<20)
 			require.NoError(t, err)
 			defer got.done()

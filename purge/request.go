@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/forwarded"
 	"github.com/isrproxy/isrproxy/revalidation"
 )
 
@@ -351,7 +352,7 @@ func (h *Handler) resolveHost(explicit string, r *http.Request) (string, error) 
 		}
 		return explicit, nil
 	}
-	host := cache.NormalizeHost(r.Host, r.TLS != nil)
+	host := cache.NormalizeHost(r.Host, forwarded.HTTPS(r))
 	if !h.allowed(host) {
 		if len(h.opts.AllowedHosts) == 1 {
 			return h.opts.AllowedHosts[0], nil
