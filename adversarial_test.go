@@ -73,43 +73,6 @@ func (rec *advRecorder) all() []advSeen {
 	return slices.Clone(rec.seen)
 }
 
-// advAddr is the proxy's public "127.0.0.1:port".
-func advAddr(p *instance) string { return strings.TrimPrefix(p.URL, "http://") }
-
-// advRawResult is the outcome of one raw exchange.
-type advRawResult struct {
-	Status int    // 0 when the connection closed without an answer
-	Body   string // the first answer's body
-	Err    error  // why no answer could be read
-}
-
-// advRaw writes raw bytes on a new TCP connection to the proxy and reads
-// one answer with a deadline. Writing happens on its own goroutine, so that
-// a server that answers before reading everything (431) is still heard.
-func advRaw(t *testing.T, p *instance, method, raw string) advRawResult {
-	t.Helper()
-	conn, err := net.Dial("tcp", advAddr(p))
-	require.NoError(t, err)
-	defer conn.Close()
-	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
-	go io.WriteString(conn, raw) //nolint:errcheck // the server may close first
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
-	if err != nil {
-		return advRawResult{Err: err}
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return advRawResult{Status: resp.StatusCode, Body: string(body)}
-}
-
-// advRefused reports whether an answer is a refusal: a 4xx, or the 501 or
-// 505 Go itself gives an unsupported Transfer-Encoding or protocol version,
-// or the connection closed with no answer at all.
-func advRefused(r advRawResult) bool {
-	return r.Err != nil || (r.Status >= 400 && r.Status < 500) ||
-		r.Status == http.StatusNotImplemented || r.Status == http.StatusHTTPVersionNotSupported
-}
-
 // ------------------------------------------------------ cache poisoning
 
 // Unkeyed headers that an origin might trust never reach it on a fill, so
@@ -117,8 +80,8 @@ func advRefused(r advRawResult) bool {
 // page, fetched cleanly afterwards, holds no trace of it.
 func TestPoisonUnkeyedHeadersNeverReachStoredPage(t *testing.T) {
 	o := newTestOrigin(t, advReflect)
-	p := startProxy(t, o, nil)
-	visitorHost := advAddr(p)
+	p := startProxy(t, o.URL, nil)
+	visitorHost := hostPort(p.URL)
 	injected := []string{
 		"X-Forwarded-Host", "X-Forwarded-Scheme", "X-Forwarded-Proto", "X-Forwarded-Port",
 		"X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-For", "Forwarded",
@@ -202,7 +165,7 @@ func TestAdversarialCacheDeceptionStoresOnlyAnonymousRender(t *testing.T) {
 		}
 		fmt.Fprintf(w, "<p>account of %s at %s</p>", who, r.RequestURI)
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	for _, path := range []string{
 		"/account.php/x.css", "/account.php/nonexistent.js", "/account.php;x.css",
 		"/account.php%3Bx.css", "/account.php%23x.css", "/account.php%3fx.css",
@@ -231,7 +194,7 @@ func TestAdversarialCacheDeceptionStoresOnlyAnonymousRender(t *testing.T) {
 func TestAdversarialPathConfusionOriginGetsExactlyTheKeyedPath(t *testing.T) {
 	rec := &advRecorder{}
 	o := newTestOrigin(t, rec.wrap(advReflect))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	spellings := []string{
 		"/account.php", "/account.php/", "/account.php/x.css", "/account.php/.css",
 		"/account.php;x.css", "/account.php;jsessionid=1.css", "/account.php%3bx.css", "/account.php%3Bx.css",
@@ -259,8 +222,8 @@ func TestAdversarialPathConfusionOriginGetsExactlyTheKeyedPath(t *testing.T) {
 	// refused, with nothing sent to the origin, or else passed as it is.
 	mayRefuse := map[string]bool{"/x?#": true}
 	refused := map[string]bool{}
-	raw := func(target string) advRawResult {
-		return advRaw(t, p, http.MethodGet, "GET "+target+" HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n")
+	raw := func(target string) rawAnswer {
+		return sendRaw(t, p, http.MethodGet, "GET "+target+" HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n")
 	}
 	for _, s := range spellings {
 		before := len(rec.all())
@@ -308,7 +271,7 @@ func TestAdversarialPathConfusionOriginGetsExactlyTheKeyedPath(t *testing.T) {
 func TestAdversarialPathReencodingIsTheSameOnBothSides(t *testing.T) {
 	rec := &advRecorder{}
 	o := newTestOrigin(t, rec.wrap(advReflect))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	pairs := [][2]string{
 		{"/caf\xc3\xa9", "/caf%C3%A9"},
 		{"/caf\xc3\xa9", "/caf%c3%a9"},
@@ -323,7 +286,7 @@ func TestAdversarialPathReencodingIsTheSameOnBothSides(t *testing.T) {
 	}
 	fetch := func(host, target string) (uri, body string, hit bool) {
 		before := len(rec.all())
-		got := advRaw(t, p, http.MethodGet, "GET "+target+" HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+		got := sendRaw(t, p, http.MethodGet, "GET "+target+" HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
 		require.NoError(t, got.Err, target)
 		require.Equal(t, http.StatusOK, got.Status, "%s: %s", target, got.Body)
 		all := rec.all()
@@ -359,7 +322,7 @@ func TestAdversarialPathReencodingIsTheSameOnBothSides(t *testing.T) {
 func TestAdversarialParameterCloakingNeverPoisonsCleanURL(t *testing.T) {
 	rec := &advRecorder{}
 	o := newTestOrigin(t, rec.wrap(advReflect))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	for i, tc := range []struct {
 		query string // "MARK" is replaced by a unique marker
 		want  string // the query the origin receives, and the clean URL's
@@ -442,7 +405,7 @@ type advSmuggleCase struct{ name, raw string }
 // answers the connection gave (a smuggled request answered), and what the
 // origin received for it.
 type advSmuggleResult struct {
-	first  advRawResult
+	first  rawAnswer
 	extra  int
 	origin []string
 }
@@ -453,7 +416,7 @@ func advSmuggleRun(t *testing.T, cases []advSmuggleCase) []advSmuggleResult {
 	t.Helper()
 	rec := &advRecorder{}
 	o := newTestOrigin(t, rec.wrap(page("<p>origin</p>")))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	results := make([]advSmuggleResult, len(cases))
 	var wg sync.WaitGroup
 	for i, tc := range cases {
@@ -461,7 +424,7 @@ func advSmuggleRun(t *testing.T, cases []advSmuggleCase) []advSmuggleResult {
 		raw = strings.ReplaceAll(raw, "/smuggled", fmt.Sprintf("/smuggl%02d", i))
 		method, _, _ := strings.Cut(raw, " ")
 		wg.Go(func() {
-			conn, err := net.Dial("tcp", advAddr(p))
+			conn, err := net.Dial("tcp", hostPort(p.URL))
 			if !assert.NoError(t, err) {
 				return
 			}
@@ -473,14 +436,14 @@ func advSmuggleRun(t *testing.T, cases []advSmuggleCase) []advSmuggleResult {
 				resp, err := http.ReadResponse(br, &http.Request{Method: method})
 				if err != nil {
 					if n == 0 {
-						results[i].first = advRawResult{Err: err}
+						results[i].first = rawAnswer{Err: err}
 					}
 					return
 				}
 				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if n == 0 {
-					results[i].first = advRawResult{Status: resp.StatusCode, Body: string(body)}
+					results[i].first = rawAnswer{Status: resp.StatusCode, Body: string(body)}
 				} else {
 					results[i].extra++
 				}
@@ -505,13 +468,13 @@ func advSmuggleRun(t *testing.T, cases []advSmuggleCase) []advSmuggleResult {
 // advSmuggleCases checks that every case is refused (a 4xx, or Go's own
 // 501/505) and that nothing of it reaches the origin. It returns each
 // case's first answer, by name.
-func advSmuggleCases(t *testing.T, cases []advSmuggleCase) map[string]advRawResult {
+func advSmuggleCases(t *testing.T, cases []advSmuggleCase) map[string]rawAnswer {
 	t.Helper()
-	first := make(map[string]advRawResult, len(cases))
+	first := make(map[string]rawAnswer, len(cases))
 	for i, r := range advSmuggleRun(t, cases) {
 		name := cases[i].name
 		first[name] = r.first
-		assert.True(t, advRefused(r.first), "%s: answered %d %q, want a 4xx", name, r.first.Status, r.first.Body)
+		assert.True(t, refused(r.first), "%s: answered %d %q, want a 4xx", name, r.first.Status, r.first.Body)
 		assert.Zero(t, r.extra, "%s: a smuggled request was answered", name)
 		assert.Empty(t, r.origin, "%s reached the origin", name)
 	}
@@ -621,7 +584,7 @@ func TestSmugglingMalformedChunkedBodyIsRefused(t *testing.T) {
 	}
 	for i, r := range advSmuggleRun(t, cases) {
 		name := cases[i].name
-		assert.True(t, advRefused(r.first), "%s: answered %d %q, want a 4xx", name, r.first.Status, r.first.Body)
+		assert.True(t, refused(r.first), "%s: answered %d %q, want a 4xx", name, r.first.Status, r.first.Body)
 		assert.Zero(t, r.extra, "%s: a smuggled request was answered", name)
 		for _, got := range r.origin {
 			assert.NotContains(t, got, "/smuggl", "%s: the hidden request reached the origin", name)
@@ -681,14 +644,14 @@ func TestAdversarialConnectNeverReachesOrigin(t *testing.T) {
 	evil := newTestOrigin(t, page("evil"))
 	rec := &advRecorder{}
 	o := newTestOrigin(t, rec.wrap(page("origin")))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	eh := strings.TrimPrefix(evil.URL, "http://")
 	for _, raw := range []string{
 		"CONNECT " + eh + " HTTP/1.1\r\nHost: " + eh + "\r\n\r\n",
 		"CONNECT " + eh + " HTTP/1.1\r\nHost: www.example.com\r\n\r\n",
 	} {
-		got := advRaw(t, p, http.MethodConnect, raw)
-		assert.True(t, advRefused(got), "CONNECT answered %d %q", got.Status, got.Body)
+		got := sendRaw(t, p, http.MethodConnect, raw)
+		assert.True(t, refused(got), "CONNECT answered %d %q", got.Status, got.Body)
 	}
 	for _, s := range rec.all() {
 		assert.True(t, strings.HasPrefix(s.RequestURI, "/"), "the origin received %s %q", s.Method, s.RequestURI)
@@ -702,10 +665,10 @@ func TestAdversarialConnectNeverReachesOrigin(t *testing.T) {
 func TestAdversarialAsteriskFormPageRequestIsRefused(t *testing.T) {
 	rec := &advRecorder{}
 	o := newTestOrigin(t, rec.wrap(page("<p>origin</p>")))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	for _, method := range []string{http.MethodGet, http.MethodHead} {
-		got := advRaw(t, p, method, method+" * HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n")
-		assert.True(t, advRefused(got), "%s * answered %d %q", method, got.Status, got.Body)
+		got := sendRaw(t, p, method, method+" * HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n")
+		assert.True(t, refused(got), "%s * answered %d %q", method, got.Status, got.Body)
 	}
 	for _, s := range rec.all() {
 		assert.Failf(t, "an asterisk-form page request reached the origin", "%s %q", s.Method, s.RequestURI)
@@ -718,7 +681,7 @@ func TestAdversarialAsteriskFormPageRequestIsRefused(t *testing.T) {
 func TestAdversarialRevalidateQueryCannotBreakTheRequestLine(t *testing.T) {
 	rec := &advRecorder{}
 	o := newTestOrigin(t, rec.wrap(page("<p>origin</p>")))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	for _, target := range []string{"/x?a=b HTTP/1.0", "/x?q=hello world", "/x?a= /admin"} {
 		for _, form := range []string{"query", "json"} {
 			var got answer
@@ -743,7 +706,7 @@ func TestAdversarialRevalidateQueryCannotBreakTheRequestLine(t *testing.T) {
 // A header block over the server's limit gets 431 and reaches nothing.
 func TestAdversarialHugeHeaderBlockGets431(t *testing.T) {
 	o := newTestOrigin(t, page("<p>origin</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	one := "GET /a HTTP/1.1\r\nHost: www.example.com\r\nX-Big: " + strings.Repeat("a", 200<<10) + "\r\n\r\n"
 	var many strings.Builder
 	many.WriteString("GET /a HTTP/1.1\r\nHost: www.example.com\r\n")
@@ -753,7 +716,7 @@ func TestAdversarialHugeHeaderBlockGets431(t *testing.T) {
 	many.WriteString("\r\n")
 	cookies := "GET /a HTTP/1.1\r\nHost: www.example.com\r\nCookie: " + strings.Repeat("c=1; ", 40<<10) + "\r\n\r\n"
 	for name, raw := range map[string]string{"one huge header": one, "many headers": many.String(), "huge cookie": cookies} {
-		got := advRaw(t, p, http.MethodGet, raw)
+		got := sendRaw(t, p, http.MethodGet, raw)
 		require.NoError(t, got.Err, name)
 		assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, got.Status, name)
 	}
@@ -789,7 +752,7 @@ func TestAdversarialHugeRequestBodyIsStreamedNotStored(t *testing.T) {
 		}
 		fmt.Fprintf(w, "%d %x", received.Load(), h.Sum(nil))
 	})
-	p := startProxy(t, o, map[string]string{"MAX_OBJECT_BYTES": "1MiB"})
+	p := startProxy(t, o.URL, map[string]string{"MAX_OBJECT_BYTES": "1MiB"})
 
 	chunk := make([]byte, 1<<20)
 	for i := range chunk {
@@ -853,7 +816,7 @@ func TestAdversarialHugeResponseIsStreamedWholeNotStored(t *testing.T) {
 			w.(http.Flusher).Flush()
 		}
 	})
-	p := startProxy(t, o, map[string]string{"MAX_OBJECT_BYTES": "1MiB"})
+	p := startProxy(t, o.URL, map[string]string{"MAX_OBJECT_BYTES": "1MiB"})
 	for _, path := range []string{"/sized", "/chunked"} {
 		for i := range 3 {
 			hits := o.hits.Load()
@@ -889,7 +852,7 @@ func TestAdversarialSetCookieNeverSharedUnderConcurrency(t *testing.T) {
 		}
 		fmt.Fprintf(w, "<p>made for %s</p>", tag)
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	for round, path := range []string{"/cookie/all", "/cookie/some"} {
 		mode.Store(int64(round))
 		arrived.Store(0)
@@ -993,7 +956,7 @@ func TestAdversarialSSRFThroughRevalidateAPI(t *testing.T) {
 				w.Header().Set("Cache-Tag", "all")
 				io.WriteString(w, "<p>origin</p>")
 			}))
-			p := startProxy(t, o, map[string]string{"ALLOWED_HOSTS": allowed})
+			p := startProxy(t, o.URL, map[string]string{"ALLOWED_HOSTS": allowed})
 			host := "www.example.com"
 			require.Equal(t, http.StatusOK, p.get("/x", "Host", host).Status)
 
@@ -1080,9 +1043,9 @@ func TestSlowUploadsCannotStarveFillsAndRevalidations(t *testing.T) {
 		}
 		io.WriteString(w, "<p>page</p>")
 	})
-	p := startProxy(t, o, map[string]string{"ORIGIN_MAX_CONCURRENCY": "4"})
+	p := startProxy(t, o.URL, map[string]string{"ORIGIN_MAX_CONCURRENCY": "4"})
 	for i := range 6 {
-		conn, err := net.Dial("tcp", advAddr(p))
+		conn, err := net.Dial("tcp", hostPort(p.URL))
 		require.NoError(t, err)
 		t.Cleanup(func() { conn.Close() })
 		fmt.Fprintf(conn, "POST /up/%d HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 1000\r\n\r\nabc", i)

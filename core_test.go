@@ -29,173 +29,13 @@ import (
 
 // ---------------------------------------------------------------- helpers
 
-// coreGate is a channel that blocks origin handlers until it is opened,
-// by the test or at cleanup (whichever comes first).
-type coreGate struct {
-	ch   chan struct{}
-	once sync.Once
-}
-
-func newCoreGate() *coreGate { return &coreGate{ch: make(chan struct{})} }
-
-func (g *coreGate) open() { g.once.Do(func() { close(g.ch) }) }
-
-// wait blocks until the gate opens or r's client goes away; it reports
-// whether the gate opened.
-func (g *coreGate) wait(r *http.Request) bool {
-	select {
-	case <-g.ch:
-		return true
-	case <-r.Context().Done():
-		return false
-	}
-}
-
-// openAtCleanup must be called after startProxy, so that the gate opens
-// before the proxy shuts down and before the origin closes (cleanups run
-// last registered first).
-func (g *coreGate) openAtCleanup(t *testing.T) { t.Cleanup(g.open) }
-
-// coreHostPort is "127.0.0.1:port" of a "http://127.0.0.1:port" URL.
-func coreHostPort(u string) string { return strings.TrimPrefix(u, "http://") }
-
-// coreRaw writes raw bytes on a new connection to the public listener and
-// reads one response to a request of the given method.
-func coreRaw(t *testing.T, p *instance, method, raw string) (*http.Response, string) {
-	t.Helper()
-	conn, err := net.Dial("tcp", coreHostPort(p.URL))
-	require.NoError(t, err)
-	defer conn.Close()
-	require.NoError(t, conn.SetDeadline(time.Now().Add(15*time.Second)))
-	_, err = io.WriteString(conn, raw)
-	require.NoError(t, err)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
-	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(body)
-}
-
-// coreMetric reads one unlabelled sample from the admin /metrics.
-func coreMetric(t *testing.T, p *instance, name string) float64 {
-	t.Helper()
-	resp, err := http.Get(p.Admin + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			require.NoError(t, err, "metric %s", name)
-			return f
-		}
-	}
-	require.FailNow(t, "metric not found", name)
-	return 0
-}
-
-// coreGunzip decompresses s.
-func coreGunzip(t *testing.T, s string) string {
-	t.Helper()
-	zr, err := gzip.NewReader(strings.NewReader(s))
-	require.NoError(t, err)
-	b, err := io.ReadAll(zr)
-	require.NoError(t, err)
-	return string(b)
-}
-
-func coreGzip(s string) []byte {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	io.WriteString(zw, s)
-	zw.Close()
-	return buf.Bytes()
-}
-
-// coreLaunchGets sends n GETs of path at once; the returned function, called
-// on the test's goroutine, waits for their answers.
-func coreLaunchGets(t *testing.T, p *instance, path string, n int, header ...string) func() []answer {
-	t.Helper()
-	answers := make([]answer, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, err := http.NewRequest(http.MethodGet, p.URL+path, nil)
-			if !assert.NoError(t, err) {
-				return
-			}
-			for j := 0; j+1 < len(header); j += 2 {
-				req.Header.Add(header[j], header[j+1])
-			}
-			resp, err := p.client.Do(req)
-			if !assert.NoError(t, err) {
-				return
-			}
-			defer resp.Body.Close()
-			body, err := io.ReadAll(resp.Body)
-			assert.NoError(t, err)
-			answers[i] = answer{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
-		}()
-	}
-	return func() []answer {
-		t.Helper()
-		coreWait(t, &wg)
-		return answers
-	}
-}
-
-// coreWait waits for wg on the test's goroutine, failing after 20 s.
-func coreWait(t *testing.T, wg *sync.WaitGroup) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		require.FailNow(t, "concurrent requests did not finish")
-	}
-}
-
-// coreAssertStored checks that path is answered from memory now: HIT, and
-// the origin not asked.
-func coreAssertStored(t *testing.T, p *instance, o *testOrigin, path string, header ...string) answer {
-	t.Helper()
-	before := o.hits.Load()
-	got := p.get(path, header...)
-	assert.Equal(t, "HIT", got.Header.Get("X-Cache"), "%s must be stored", path)
-	assert.Equal(t, before, o.hits.Load(), "%s must be answered from memory", path)
-	return got
-}
-
-// coreAssertNotStored checks that path is not answered from memory: the
-// origin is asked again and the answer is no HIT.
-func coreAssertNotStored(t *testing.T, p *instance, o *testOrigin, path string, header ...string) answer {
-	t.Helper()
-	before := o.hits.Load()
-	got := p.get(path, header...)
-	assert.NotEqual(t, "HIT", got.Header.Get("X-Cache"), "%s must not be stored", path)
-	assert.NotEqual(t, "STALE", got.Header.Get("X-Cache"), "%s must not be stored", path)
-	assert.Equal(t, before+1, o.hits.Load(), "%s must go to the origin", path)
-	return got
-}
-
-// coreNoSpareConns closes, when the test ends and before isrproxy shuts down,
-// the client's idle connections: under concurrency, Go's Transport dials
-// spare connections that never carry a request, and http.Server.Shutdown
-// waits up to 5 s for those (see TestShutdownIsNotHeldByUnusedConnection).
-// Call it after startProxy.
-func coreNoSpareConns(t *testing.T, p *instance) { t.Cleanup(p.client.CloseIdleConnections) }
-
 // ---------------------------------------------------------------- promise 7
 
 // Promise 7: a response that turns out not to be storable is given only to
 // the visitor whose request fetched it; the waiters are MISS and go to the
 // origin themselves, and never see the fetcher's Set-Cookie.
 func TestUnstorableResponseGoesOnlyToItsFetcher(t *testing.T) {
-	gate := newCoreGate()
+	gate := newGate()
 	var seq atomic.Int64
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		i := seq.Add(1)
@@ -208,12 +48,11 @@ func TestUnstorableResponseGoesOnlyToItsFetcher(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprintf(w, "page of origin request %d", i)
 	})
-	p := startProxy(t, o, nil)
-	coreNoSpareConns(t, p)
+	p := startProxy(t, o.URL, nil)
 	gate.openAtCleanup(t)
 
 	const n = 8
-	wait := coreLaunchGets(t, p, "/account", n)
+	wait := launchGets(t, p, "/account", n)
 	waitForRequests(t, p, n) // the fetcher at the origin, n-1 waiting on it
 	require.EqualValues(t, 1, o.hits.Load(), "the waiters must queue behind one fetch")
 	gate.open()
@@ -250,7 +89,7 @@ func TestUnstorableKeyPassesThroughDuringPassTTL(t *testing.T) {
 		}
 		io.WriteString(w, "page")
 	})
-	p := startProxy(t, o, nil) // PASS_TTL 2m
+	p := startProxy(t, o.URL, nil) // PASS_TTL 2m
 
 	first := p.get("/pass")
 	assert.Equal(t, "MISS", first.Header.Get("X-Cache"))
@@ -258,7 +97,7 @@ func TestUnstorableKeyPassesThroughDuringPassTTL(t *testing.T) {
 
 	cookie.Store(false) // storable from now on, but the key is pass-through
 	for range 3 {
-		got := coreAssertNotStored(t, p, o, "/pass")
+		got := assertNotStored(t, p, o, "/pass")
 		assert.Equal(t, "BYPASS", got.Header.Get("X-Cache"))
 		assert.Equal(t, "isrproxy; fwd=bypass", got.Header.Get("Cache-Status"))
 		assert.Equal(t, "page", got.Body)
@@ -279,7 +118,7 @@ func TestOrigin5xxOnAFillDoesNotMarkThePagePassThrough(t *testing.T) {
 		}
 		io.WriteString(w, "page")
 	})
-	p := startProxy(t, o, nil) // PASS_TTL 2m
+	p := startProxy(t, o.URL, nil) // PASS_TTL 2m
 	failed := p.get("/outage")
 	assert.Equal(t, http.StatusServiceUnavailable, failed.Status)
 	assert.Equal(t, "MISS", failed.Header.Get("X-Cache"))
@@ -302,7 +141,7 @@ func TestPassThroughEndsAfterPassTTL(t *testing.T) {
 		}
 		io.WriteString(w, "page")
 	})
-	p := startProxy(t, o, map[string]string{"PASS_TTL": "150ms"})
+	p := startProxy(t, o.URL, map[string]string{"PASS_TTL": "150ms"})
 
 	p.get("/pass")
 	cookie.Store(false)
@@ -316,7 +155,7 @@ func TestPassThroughEndsAfterPassTTL(t *testing.T) {
 		resp.Body.Close()
 		return resp.Header.Get("Cache-Status") == "isrproxy; fwd=miss; stored"
 	}, 10*time.Second, 20*time.Millisecond, "the key must fill again after PASS_TTL")
-	coreAssertStored(t, p, o, "/pass")
+	assertStored(t, p, o, "/pass")
 }
 
 // ---------------------------------------------------------------- promise 6
@@ -327,14 +166,14 @@ func TestSetCookieResponseIsNeverStored(t *testing.T) {
 		w.Header().Set("Set-Cookie", "sid=abc")
 		io.WriteString(w, "<p>welcome back</p>")
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 
 	first := p.get("/login")
 	assert.Equal(t, "MISS", first.Header.Get("X-Cache"))
 	assert.Equal(t, "isrproxy; fwd=miss", first.Header.Get("Cache-Status"))
 	assert.Equal(t, "sid=abc", first.Header.Get("Set-Cookie"), "the fetcher gets its own cookie")
-	coreAssertNotStored(t, p, o, "/login")
-	assert.EqualValues(t, 0, coreMetric(t, p, "isrproxy_cache_entries"))
+	assertNotStored(t, p, o, "/login")
+	assert.EqualValues(t, 0, metric(t, p, "isrproxy_cache_entries"))
 }
 
 func TestPrivateOrNoStoreResponseIsNeverStored(t *testing.T) {
@@ -358,15 +197,15 @@ func TestPrivateOrNoStoreResponseIsNeverStored(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html")
 		io.WriteString(w, "<p>your account</p>")
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	for i, cc := range spellings {
 		path := fmt.Sprintf("/cc/%d", i)
 		first := p.get(path)
 		assert.Equal(t, "isrproxy; fwd=miss", first.Header.Get("Cache-Status"), "Cache-Control %q", cc)
 		assert.Equal(t, "<p>your account</p>", first.Body)
-		coreAssertNotStored(t, p, o, path)
+		assertNotStored(t, p, o, path)
 	}
-	assert.EqualValues(t, 0, coreMetric(t, p, "isrproxy_cache_entries"))
+	assert.EqualValues(t, 0, metric(t, p, "isrproxy_cache_entries"))
 }
 
 // Promise 6: a request with Authorization passes through with its
@@ -375,7 +214,7 @@ func TestAuthorizationRequestBypassesAndIsNeverStored(t *testing.T) {
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "for %q", r.Header.Get("Authorization"))
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 
 	alice := p.get("/me", "Authorization", "Bearer alice")
 	assert.Equal(t, "BYPASS", alice.Header.Get("X-Cache"))
@@ -383,9 +222,9 @@ func TestAuthorizationRequestBypassesAndIsNeverStored(t *testing.T) {
 	assert.Equal(t, `for "Bearer alice"`, alice.Body)
 	assert.Equal(t, "Bearer alice", o.lastRequest().Header.Get("Authorization"))
 
-	anon := coreAssertNotStored(t, p, o, "/me") // alice's answer was not stored
+	anon := assertNotStored(t, p, o, "/me") // alice's answer was not stored
 	assert.Equal(t, `for ""`, anon.Body)
-	coreAssertStored(t, p, o, "/me")
+	assertStored(t, p, o, "/me")
 
 	bob := p.get("/me", "Authorization", "Bearer bob") // stored, but credentials bypass
 	assert.Equal(t, "BYPASS", bob.Header.Get("X-Cache"))
@@ -399,7 +238,7 @@ func TestBypassCookieRequestPassesThroughAndIsNeverStored(t *testing.T) {
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "cookie=%q", r.Header.Get("Cookie"))
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	for i, name := range []string{"wordpress_logged_in_abc", "wp-postpass_123", "SESSabc", "SSESS9f"} {
 		cookie := "_ga=GA1.1; " + name + "=editor"
 		fresh := fmt.Sprintf("/fresh/%d", i)
@@ -407,14 +246,14 @@ func TestBypassCookieRequestPassesThroughAndIsNeverStored(t *testing.T) {
 		assert.Equal(t, "BYPASS", got.Header.Get("X-Cache"), name)
 		assert.Equal(t, "isrproxy; fwd=bypass", got.Header.Get("Cache-Status"), name)
 		assert.Equal(t, fmt.Sprintf("cookie=%q", cookie), got.Body, "cookies pass intact")
-		coreAssertNotStored(t, p, o, fresh) // the editor's answer was not stored
+		assertNotStored(t, p, o, fresh) // the editor's answer was not stored
 
 		stored := fmt.Sprintf("/stored/%d", i)
 		p.get(stored)
 		got = p.get(stored, "Cookie", cookie)
 		assert.Equal(t, "BYPASS", got.Header.Get("X-Cache"), "%s on a stored page", name)
 		assert.Equal(t, fmt.Sprintf("cookie=%q", cookie), got.Body)
-		assert.Equal(t, `cookie=""`, coreAssertStored(t, p, o, stored).Body)
+		assert.Equal(t, `cookie=""`, assertStored(t, p, o, stored).Body)
 	}
 }
 
@@ -424,11 +263,11 @@ func TestOtherCookiesAreIgnored(t *testing.T) {
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "cookie=%q", r.Header.Get("Cookie"))
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	first := p.get("/a", "Cookie", "_ga=GA1.1; theme=dark; wordpress_test_cookie=1")
 	assert.Equal(t, "isrproxy; fwd=miss; stored", first.Header.Get("Cache-Status"))
 	assert.Equal(t, `cookie=""`, first.Body)
-	coreAssertStored(t, p, o, "/a", "Cookie", "theme=light")
+	assertStored(t, p, o, "/a", "Cookie", "theme=light")
 }
 
 // A Range request passes through, stored page or not, and never fills.
@@ -442,26 +281,26 @@ func TestRangeRequestBypassesAndIsNeverStored(t *testing.T) {
 		}
 		io.WriteString(w, "0123456789")
 	})
-	p := startProxy(t, o, map[string]string{"CACHE_STATUSES": "200,206"})
+	p := startProxy(t, o.URL, map[string]string{"CACHE_STATUSES": "200,206"})
 
 	got := p.get("/file", "Range", "bytes=0-1")
 	assert.Equal(t, http.StatusPartialContent, got.Status)
 	assert.Equal(t, "BYPASS", got.Header.Get("X-Cache"))
 	assert.Equal(t, "01", got.Body)
 	assert.Equal(t, "bytes=0-1", o.lastRequest().Header.Get("Range"))
-	assert.Equal(t, "0123456789", coreAssertNotStored(t, p, o, "/file").Body)
+	assert.Equal(t, "0123456789", assertNotStored(t, p, o, "/file").Body)
 
 	got = p.get("/file", "Range", "bytes=0-1") // now stored
 	assert.Equal(t, "BYPASS", got.Header.Get("X-Cache"))
 	assert.Equal(t, "01", got.Body)
-	assert.Equal(t, "0123456789", coreAssertStored(t, p, o, "/file").Body)
+	assert.Equal(t, "0123456789", assertStored(t, p, o, "/file").Body)
 }
 
 // Promise 6 and §3: a fill carries no Cookie, no Authorization, no Range,
 // no conditional header and no override header, and asks for gzip only.
 func TestFillRequestIsAnonymousAndAsksForGzipOnly(t *testing.T) {
 	o := newTestOrigin(t, page("<p>hello</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	got := p.get("/f",
 		"Cookie", "_ga=GA1.1; theme=dark",
 		"Accept-Encoding", "br, deflate, zstd",
@@ -487,7 +326,7 @@ func TestFillRequestIsAnonymousAndAsksForGzipOnly(t *testing.T) {
 // none: not Go's own, which would tell the origin nothing true.
 func TestFillRequestCarriesTheVisitorsUserAgentOnly(t *testing.T) {
 	o := newTestOrigin(t, page("<p>ua</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/ua-none", "User-Agent", "") // Go's client then sends no User-Agent
 	assert.Empty(t, o.lastRequest().Header.Values("User-Agent"))
 	p.get("/ua-set", "User-Agent", "Mozilla/5.0 (test)")
@@ -500,7 +339,7 @@ func TestFillRequestCarriesTheVisitorsUserAgentOnly(t *testing.T) {
 // to a gzip client, and decompressed for a client without gzip.
 func TestOriginGzipIsDecompressedForClientWithoutGzip(t *testing.T) {
 	plain := strings.Repeat("<p>already compressed by the origin</p>", 50)
-	zipped := coreGzip(plain)
+	zipped := gzipped(plain)
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Type", "text/html")
@@ -512,7 +351,7 @@ func TestOriginGzipIsDecompressedForClientWithoutGzip(t *testing.T) {
 		}
 		io.WriteString(w, plain)
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 
 	miss := p.get("/z") // the filling MISS, without gzip
 	assert.Equal(t, "isrproxy; fwd=miss; stored", miss.Header.Get("Cache-Status"))
@@ -520,13 +359,13 @@ func TestOriginGzipIsDecompressedForClientWithoutGzip(t *testing.T) {
 	assert.Equal(t, plain, miss.Body)
 
 	for _, ae := range []string{"", "identity", "gzip;q=0", "br", "deflate, gzip;q=0.0"} {
-		got := coreAssertStored(t, p, o, "/z", "Accept-Encoding", ae)
+		got := assertStored(t, p, o, "/z", "Accept-Encoding", ae)
 		assert.Empty(t, got.Header.Get("Content-Encoding"), "Accept-Encoding %q", ae)
 		assert.Equal(t, plain, got.Body, "Accept-Encoding %q", ae)
 		assert.Equal(t, strconv.Itoa(len(plain)), got.Header.Get("Content-Length"), "Accept-Encoding %q", ae)
 	}
 	for _, ae := range []string{"gzip", "br, gzip;q=0.5", "GZIP"} {
-		got := coreAssertStored(t, p, o, "/z", "Accept-Encoding", ae)
+		got := assertStored(t, p, o, "/z", "Accept-Encoding", ae)
 		assert.Equal(t, "gzip", got.Header.Get("Content-Encoding"), "Accept-Encoding %q", ae)
 		assert.Equal(t, string(zipped), got.Body, "the origin's gzip bytes as they are")
 		assert.Contains(t, got.Header.Get("Vary"), "Accept-Encoding")
@@ -542,10 +381,10 @@ func TestCompressedStoredPageHasWeakETagAndVary(t *testing.T) {
 		w.Header().Set("Vary", "Accept-Language")
 		io.WriteString(w, strings.Repeat("<p>text</p>", 100))
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/t")
 	for _, ae := range []string{"gzip", ""} {
-		got := coreAssertStored(t, p, o, "/t", "Accept-Encoding", ae)
+		got := assertStored(t, p, o, "/t", "Accept-Encoding", ae)
 		assert.Equal(t, `W/"v1"`, got.Header.Get("ETag"), "Accept-Encoding %q", ae)
 		vary := strings.Join(got.Header.Values("Vary"), ",")
 		assert.Contains(t, vary, "Accept-Language")
@@ -563,9 +402,9 @@ func TestPageStoredAsReceivedKeepsOriginHeaders(t *testing.T) {
 		w.Header().Set("X-Origin-Header", "kept")
 		w.Write(body)
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/i.png")
-	got := coreAssertStored(t, p, o, "/i.png", "Accept-Encoding", "gzip")
+	got := assertStored(t, p, o, "/i.png", "Accept-Encoding", "gzip")
 	assert.Equal(t, string(body), got.Body)
 	assert.Equal(t, `"img1"`, got.Header.Get("ETag"))
 	assert.Equal(t, "kept", got.Header.Get("X-Origin-Header"))
@@ -584,9 +423,9 @@ func TestHopByHopResponseHeadersAreNotStored(t *testing.T) {
 		w.Header().Set("X-End-To-End", "kept")
 		io.WriteString(w, "page")
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/h")
-	got := coreAssertStored(t, p, o, "/h")
+	got := assertStored(t, p, o, "/h")
 	assert.Empty(t, got.Header.Get("X-Hop-Secret"))
 	assert.Empty(t, got.Header.Get("Keep-Alive"))
 	assert.Equal(t, "kept", got.Header.Get("X-End-To-End"))
@@ -611,14 +450,14 @@ func TestTruncatedOriginBodyIsNeverStoredAndAnswers502(t *testing.T) {
 				buf.Flush()
 				conn.Close()
 			})
-			p := startProxy(t, o, nil)
+			p := startProxy(t, o.URL, nil)
 			for i := range 2 {
 				got := p.get("/cut")
 				assert.Equal(t, http.StatusBadGateway, got.Status)
 				assert.NotContains(t, got.Body, "partial page")
 				assert.EqualValues(t, i+1, o.hits.Load(), "never stored: each request tries the origin")
 			}
-			assert.EqualValues(t, 0, coreMetric(t, p, "isrproxy_cache_entries"))
+			assert.EqualValues(t, 0, metric(t, p, "isrproxy_cache_entries"))
 		})
 	}
 }
@@ -638,21 +477,21 @@ func TestFailedFillDoesNotMakeKeyPassThrough(t *testing.T) {
 		}
 		io.WriteString(w, "whole page")
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	assert.Equal(t, http.StatusBadGateway, p.get("/heal").Status)
 	broken.Store(false)
 	got := p.get("/heal")
 	assert.Equal(t, "MISS", got.Header.Get("X-Cache"))
 	assert.Equal(t, "isrproxy; fwd=miss; stored", got.Header.Get("Cache-Status"))
 	assert.Equal(t, "whole page", got.Body)
-	coreAssertStored(t, p, o, "/heal")
+	assertStored(t, p, o, "/heal")
 }
 
 // §3: an origin that cannot be reached answers 502 on a miss.
 func TestOriginDownAnswers502OnMiss(t *testing.T) {
 	o := newTestOrigin(t, page("never"))
 	o.Close() // nothing listens on ORIGIN_URL any more
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	got := p.get("/down")
 	assert.Equal(t, http.StatusBadGateway, got.Status)
 	assert.Equal(t, "MISS", got.Header.Get("X-Cache"), "a failed fill is a miss")
@@ -665,7 +504,7 @@ func TestOriginDownAnswers502OnMiss(t *testing.T) {
 // §3: an origin slower than ORIGIN_TIMEOUT answers 504, on a fill and on a
 // pass-through; the failure stores nothing and marks nothing.
 func TestOriginTimeoutAnswers504(t *testing.T) {
-	gate := newCoreGate()
+	gate := newGate()
 	var slow atomic.Bool
 	slow.Store(true)
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
@@ -674,7 +513,7 @@ func TestOriginTimeoutAnswers504(t *testing.T) {
 		}
 		io.WriteString(w, "late page")
 	})
-	p := startProxy(t, o, map[string]string{"ORIGIN_TIMEOUT": "200ms"})
+	p := startProxy(t, o.URL, map[string]string{"ORIGIN_TIMEOUT": "200ms"})
 	gate.openAtCleanup(t)
 
 	got := p.get("/slow")
@@ -695,7 +534,7 @@ func TestOriginTimeoutAnswers504(t *testing.T) {
 // naming them cannot strip them.
 func TestClientForwardedHeadersNeverReachOrigin(t *testing.T) {
 	o := newTestOrigin(t, page("<p>page</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	spoof := []string{
 		"Host", "www.example.com",
 		"X-Forwarded-Host", "evil.example",
@@ -736,11 +575,11 @@ func TestForwardedHostCannotPoisonPage(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprintf(w, `<script src="https://%s/app.js"></script>`, host)
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	attack := p.get("/home", "Host", "www.example.com", "X-Forwarded-Host", "evil.example",
 		"Forwarded", "host=evil.example")
 	assert.NotContains(t, attack.Body, "evil")
-	victim := coreAssertStored(t, p, o, "/home", "Host", "www.example.com")
+	victim := assertStored(t, p, o, "/home", "Host", "www.example.com")
 	assert.Equal(t, `<script src="https://www.example.com/app.js"></script>`, victim.Body)
 }
 
@@ -749,13 +588,13 @@ func TestForwardedHostCannotPoisonPage(t *testing.T) {
 func TestDoubleSlashPathNeverReachesAnotherHost(t *testing.T) {
 	evil := newTestOrigin(t, page("evil"))
 	o := newTestOrigin(t, page("origin"))
-	p := startProxy(t, o, nil)
-	eh := coreHostPort(evil.URL)
+	p := startProxy(t, o.URL, nil)
+	eh := hostPort(evil.URL)
 	for _, target := range []string{"//" + eh + "/x", "///" + eh + "/x", "//evil.example/x", "//" + eh + "/x?y=1"} {
 		for _, method := range []string{http.MethodGet, http.MethodPost} {
-			resp, body := coreRaw(t, p, method, method+" "+target+" HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-			assert.Equal(t, http.StatusOK, resp.StatusCode, "%s %s", method, target)
-			assert.Equal(t, "origin", body, "%s %s", method, target)
+			got := mustRaw(t, p, method, method+" "+target+" HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			assert.Equal(t, http.StatusOK, got.Status, "%s %s", method, target)
+			assert.Equal(t, "origin", got.Body, "%s %s", method, target)
 			r := o.lastRequest()
 			require.NotNil(t, r)
 			assert.Equal(t, target, r.RequestURI, "%s %s", method, target)
@@ -770,8 +609,8 @@ func TestDoubleSlashPathNeverReachesAnotherHost(t *testing.T) {
 func TestAbsoluteFormTargetNeverReachesAnotherHost(t *testing.T) {
 	evil := newTestOrigin(t, page("evil"))
 	o := newTestOrigin(t, page("origin"))
-	p := startProxy(t, o, nil)
-	eh := coreHostPort(evil.URL)
+	p := startProxy(t, o.URL, nil)
+	eh := hostPort(evil.URL)
 	for _, tc := range []struct{ method, target, host string }{
 		{"GET", "http://" + eh + "/x", eh},
 		{"GET", "http://" + eh + "/x", "www.example.com"},
@@ -780,10 +619,10 @@ func TestAbsoluteFormTargetNeverReachesAnotherHost(t *testing.T) {
 		{"HEAD", "http://" + eh + "/h", eh},
 	} {
 		raw := tc.method + " " + tc.target + " HTTP/1.1\r\nHost: " + tc.host + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-		resp, body := coreRaw(t, p, tc.method, raw)
-		assert.Equal(t, http.StatusOK, resp.StatusCode, "%s %s", tc.method, tc.target)
+		got := mustRaw(t, p, tc.method, raw)
+		assert.Equal(t, http.StatusOK, got.Status, "%s %s", tc.method, tc.target)
 		if tc.method != http.MethodHead {
-			assert.Equal(t, "origin", body)
+			assert.Equal(t, "origin", got.Body)
 		}
 		r := o.lastRequest()
 		require.NotNil(t, r)
@@ -798,8 +637,8 @@ func TestAbsoluteFormTargetNeverReachesAnotherHost(t *testing.T) {
 func TestOverrideHeadersNeverReachAnotherHost(t *testing.T) {
 	evil := newTestOrigin(t, page("evil"))
 	o := newTestOrigin(t, page("origin"))
-	p := startProxy(t, o, nil)
-	eh := coreHostPort(evil.URL)
+	p := startProxy(t, o.URL, nil)
+	eh := hostPort(evil.URL)
 	overrides := []string{
 		"X-Original-URL", "http://" + eh + "/admin",
 		"X-Rewrite-URL", "//" + eh + "/admin",
@@ -829,7 +668,7 @@ func TestOverrideHeadersNeverReachAnotherHost(t *testing.T) {
 // change nothing that is stored.
 func TestMalformedRequestsAreRefusedBeforeOrigin(t *testing.T) {
 	o := newTestOrigin(t, page("<p>stored</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/a") // a stored page that no refusal may change
 	const host = "Host: www.example.com\r\n"
 	cases := map[string]string{
@@ -862,22 +701,22 @@ func TestMalformedRequestsAreRefusedBeforeOrigin(t *testing.T) {
 	}
 	for name, raw := range cases {
 		method, _, _ := strings.Cut(raw, " ")
-		resp, _ := coreRaw(t, p, method, raw)
-		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, name)
+		got := mustRaw(t, p, method, raw)
+		assert.Equal(t, http.StatusBadRequest, got.Status, name)
 		assert.EqualValues(t, 1, o.hits.Load(), "%s reached the origin", name)
 	}
-	got := coreAssertStored(t, p, o, "/a")
+	got := assertStored(t, p, o, "/a")
 	assert.Equal(t, "<p>stored</p>", got.Body)
 }
 
 // §3: "Content-Length: 0 is no body": such a GET is served normally.
 func TestGetWithZeroContentLengthIsServed(t *testing.T) {
 	o := newTestOrigin(t, page("<p>ok</p>"))
-	p := startProxy(t, o, nil)
-	resp, body := coreRaw(t, p, "GET", "GET /z HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, "<p>ok</p>", body)
-	assert.Equal(t, "isrproxy; fwd=miss; stored", resp.Header.Get("Cache-Status"))
+	p := startProxy(t, o.URL, nil)
+	got := mustRaw(t, p, "GET", "GET /z HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	assert.Equal(t, http.StatusOK, got.Status)
+	assert.Equal(t, "<p>ok</p>", got.Body)
+	assert.Equal(t, "isrproxy; fwd=miss; stored", got.Header.Get("Cache-Status"))
 }
 
 // §3: WebSocket upgrades pass through to the origin.
@@ -900,8 +739,8 @@ func TestWebSocketUpgradePassesThrough(t *testing.T) {
 			buf.Flush()
 		}
 	})
-	p := startProxy(t, o, nil)
-	conn, err := net.Dial("tcp", coreHostPort(p.URL))
+	p := startProxy(t, o.URL, nil)
+	conn, err := net.Dial("tcp", hostPort(p.URL))
 	require.NoError(t, err)
 	defer conn.Close()
 	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
@@ -929,7 +768,7 @@ func TestVaryVariantsNeverCross(t *testing.T) {
 		w.Header().Set("Vary", "Accept-Language")
 		fmt.Fprintf(w, "lang=%q", r.Header.Get("Accept-Language"))
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	langs := []string{"en", "de", "fr-CH, fr;q=0.9", ""}
 	for _, l := range langs {
 		got := p.get("/v", "Accept-Language", l)
@@ -938,7 +777,7 @@ func TestVaryVariantsNeverCross(t *testing.T) {
 	}
 	for range 2 {
 		for _, l := range langs {
-			got := coreAssertStored(t, p, o, "/v", "Accept-Language", l)
+			got := assertStored(t, p, o, "/v", "Accept-Language", l)
 			assert.Equal(t, fmt.Sprintf("lang=%q", l), got.Body, "Accept-Language %q", l)
 		}
 	}
@@ -948,7 +787,7 @@ func TestVaryVariantsNeverCross(t *testing.T) {
 // Vary: concurrent misses for different variants of one key each get their
 // own variant, even when they first queue behind one fetch.
 func TestVaryVariantsNeverCrossWhileCoalesced(t *testing.T) {
-	gate := newCoreGate()
+	gate := newGate()
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Accept-Language") == "en" && !gate.wait(r) {
 			return
@@ -956,13 +795,12 @@ func TestVaryVariantsNeverCrossWhileCoalesced(t *testing.T) {
 		w.Header().Set("Vary", "Accept-Language")
 		fmt.Fprintf(w, "lang=%s", r.Header.Get("Accept-Language"))
 	})
-	p := startProxy(t, o, nil)
-	coreNoSpareConns(t, p)
+	p := startProxy(t, o.URL, nil)
 	gate.openAtCleanup(t)
 
-	waitEn := coreLaunchGets(t, p, "/cv", 3, "Accept-Language", "en")
+	waitEn := launchGets(t, p, "/cv", 3, "Accept-Language", "en")
 	waitForRequests(t, p, 3)
-	waitDe := coreLaunchGets(t, p, "/cv", 3, "Accept-Language", "de")
+	waitDe := launchGets(t, p, "/cv", 3, "Accept-Language", "de")
 	waitForRequests(t, p, 6)
 	gate.open()
 	en, de := waitEn(), waitDe()
@@ -972,8 +810,8 @@ func TestVaryVariantsNeverCrossWhileCoalesced(t *testing.T) {
 	for _, a := range de {
 		assert.Equal(t, "lang=de", a.Body)
 	}
-	assert.Equal(t, "lang=en", coreAssertStored(t, p, o, "/cv", "Accept-Language", "en").Body)
-	assert.Equal(t, "lang=de", coreAssertStored(t, p, o, "/cv", "Accept-Language", "de").Body)
+	assert.Equal(t, "lang=en", assertStored(t, p, o, "/cv", "Accept-Language", "en").Body)
+	assert.Equal(t, "lang=de", assertStored(t, p, o, "/cv", "Accept-Language", "de").Body)
 }
 
 // Vary: * is never stored.
@@ -982,9 +820,9 @@ func TestVaryStarIsNeverStored(t *testing.T) {
 		w.Header().Set("Vary", "*")
 		io.WriteString(w, "page")
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	assert.Equal(t, "isrproxy; fwd=miss", p.get("/star").Header.Get("Cache-Status"))
-	coreAssertNotStored(t, p, o, "/star")
+	assertNotStored(t, p, o, "/star")
 }
 
 // An answer that is not stored reaches its visitor as the origin sent it:
@@ -1001,7 +839,7 @@ func TestUnstoredAnswerIsNotRecompressed(t *testing.T) {
 		}
 		io.WriteString(w, strings.Repeat("<p>unstored</p>", 50))
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	for _, path := range []string{"/star", "/cookie"} {
 		for _, ae := range []string{"", "gzip"} {
 			got := p.get(path+"?ae="+ae, "Accept-Encoding", ae) // a fill each time
@@ -1025,9 +863,9 @@ func TestConditionalRequestsAreAnsweredFromMemory(t *testing.T) {
 		w.Header().Set("Last-Modified", lastMod)
 		io.WriteString(w, "<p>page</p>")
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/c")
-	gate := newCoreGate()
+	gate := newGate()
 	gate.openAtCleanup(t)
 	o.set(func(w http.ResponseWriter, r *http.Request) { gate.wait(r) }) // the origin answers nothing now
 
@@ -1046,7 +884,7 @@ func TestConditionalRequestsAreAnsweredFromMemory(t *testing.T) {
 		{[]string{"If-Modified-Since", "Sun, 31 Dec 2023 10:00:00 GMT"}, http.StatusOK},
 		{[]string{"If-None-Match", `"v2"`, "If-Modified-Since", lastMod}, http.StatusOK}, // If-None-Match decides
 	} {
-		got := coreAssertStored(t, p, o, "/c", tc.header...)
+		got := assertStored(t, p, o, "/c", tc.header...)
 		assert.Equal(t, tc.want, got.Status, "%q", tc.header)
 		if tc.want == http.StatusNotModified {
 			assert.Empty(t, got.Body)
@@ -1062,7 +900,7 @@ func TestConditionalRequestsAreAnsweredFromMemory(t *testing.T) {
 func TestHeadIsAnsweredFromGetEntry(t *testing.T) {
 	body := strings.Repeat("<p>head</p>", 40)
 	o := newTestOrigin(t, page(body))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	get := p.get("/h")
 	head := p.request(http.MethodHead, "/h", nil)
 	assert.Equal(t, "HIT", head.Header.Get("X-Cache"))
@@ -1076,14 +914,14 @@ func TestHeadIsAnsweredFromGetEntry(t *testing.T) {
 func TestHeadMissFillsWithGet(t *testing.T) {
 	body := strings.Repeat("<p>head</p>", 40)
 	o := newTestOrigin(t, page(body))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	head := p.request(http.MethodHead, "/hm", nil)
 	assert.Equal(t, http.StatusOK, head.Status)
 	assert.Empty(t, head.Body)
 	assert.Equal(t, "MISS", head.Header.Get("X-Cache"))
 	require.NotNil(t, o.lastRequest())
 	assert.Equal(t, http.MethodGet, o.lastRequest().Method, "the origin sees GET")
-	got := coreAssertStored(t, p, o, "/hm")
+	got := assertStored(t, p, o, "/hm")
 	assert.Equal(t, body, got.Body)
 	assert.Equal(t, strconv.Itoa(len(body)), head.Header.Get("Content-Length"))
 }
@@ -1096,7 +934,7 @@ func TestAgeAndCacheStatusHeaders(t *testing.T) {
 		}
 		io.WriteString(w, "page")
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 
 	start := time.Now()
 	miss := p.get("/fresh")
@@ -1139,7 +977,7 @@ func TestAgeAndCacheStatusHeaders(t *testing.T) {
 // §2 REVALIDATE_AFTER and §4: a page older than REVALIDATE_AFTER is served
 // STALE, from memory, while one background refetch runs.
 func TestPageOlderThanRevalidateAfterIsServedStale(t *testing.T) {
-	gate := newCoreGate()
+	gate := newGate()
 	var version atomic.Int64
 	version.Store(1)
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
@@ -1148,7 +986,7 @@ func TestPageOlderThanRevalidateAfterIsServedStale(t *testing.T) {
 		}
 		fmt.Fprintf(w, "version %d", version.Load())
 	})
-	p := startProxy(t, o, map[string]string{"REVALIDATE_AFTER": "50ms"})
+	p := startProxy(t, o.URL, map[string]string{"REVALIDATE_AFTER": "50ms"})
 	gate.openAtCleanup(t)
 
 	assert.Equal(t, "version 1", p.get("/s").Body)
@@ -1184,57 +1022,57 @@ func TestPageOlderThanRevalidateAfterIsServedStale(t *testing.T) {
 // IGNORE_QUERY_PARAMS are removed from the origin request and from the key.
 func TestIgnoredQueryParamsLeaveKeyAndOriginRequest(t *testing.T) {
 	o := newTestOrigin(t, page("<p>q</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/p?utm_source=news&id=1&utm_medium=mail")
 	assert.Equal(t, "/p?id=1", o.lastRequest().RequestURI)
-	coreAssertStored(t, p, o, "/p?id=1")
-	coreAssertStored(t, p, o, "/p?gclid=abc&id=1&fbclid=xyz")
-	coreAssertStored(t, p, o, "/p?id=1&utm_campaign=x")
+	assertStored(t, p, o, "/p?id=1")
+	assertStored(t, p, o, "/p?gclid=abc&id=1&fbclid=xyz")
+	assertStored(t, p, o, "/p?id=1&utm_campaign=x")
 
 	p.get("/only?utm_source=x&gclid=y")
 	assert.Equal(t, "/only", o.lastRequest().RequestURI)
-	coreAssertStored(t, p, o, "/only")
+	assertStored(t, p, o, "/only")
 }
 
 // IGNORE_QUERY_PARAMS takes its own list, and "off" keeps every parameter.
 func TestIgnoreQueryParamsIsConfigurable(t *testing.T) {
 	o := newTestOrigin(t, page("<p>q</p>"))
-	p := startProxy(t, o, map[string]string{"IGNORE_QUERY_PARAMS": "ref,trk_*"})
+	p := startProxy(t, o.URL, map[string]string{"IGNORE_QUERY_PARAMS": "ref,trk_*"})
 	p.get("/p?ref=home&utm_source=x&trk_id=1")
 	assert.Equal(t, "/p?utm_source=x", o.lastRequest().RequestURI)
 
-	off := startProxy(t, o, map[string]string{"IGNORE_QUERY_PARAMS": "off"})
+	off := startProxy(t, o.URL, map[string]string{"IGNORE_QUERY_PARAMS": "off"})
 	off.get("/p?utm_source=x&gclid=y")
 	assert.Equal(t, "/p?gclid=y&utm_source=x", o.lastRequest().RequestURI)
-	coreAssertNotStored(t, off, o, "/p?gclid=z&utm_source=x")
+	assertNotStored(t, off, o, "/p?gclid=z&utm_source=x")
 }
 
 // The query is normalised: pairs sorted by name in byte order (repeated
 // names keep their order), each kept as written; the origin receives that.
 func TestQueryOrderIsNormalised(t *testing.T) {
 	o := newTestOrigin(t, page("<p>q</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/a?b=2&a=1")
 	assert.Equal(t, "/a?a=1&b=2", o.lastRequest().RequestURI)
-	coreAssertStored(t, p, o, "/a?a=1&b=2")
+	assertStored(t, p, o, "/a?a=1&b=2")
 
 	p.get("/r?x=2&a=1&x=1&B=0")
 	assert.Equal(t, "/r?B=0&a=1&x=2&x=1", o.lastRequest().RequestURI)
-	coreAssertNotStored(t, p, o, "/r?a=1&x=1&x=2&B=0") // another order of x: another page
+	assertNotStored(t, p, o, "/r?a=1&x=1&x=2&B=0") // another order of x: another page
 
 	p.get("/e?q=a%20b&p=a+b&%C3%A9=1")
 	assert.Equal(t, "/e?%C3%A9=1&p=a+b&q=a%20b", o.lastRequest().RequestURI, "pairs kept as written")
-	coreAssertNotStored(t, p, o, "/e?p=a%20b&q=a%20b") // not decoded: another key
+	assertNotStored(t, p, o, "/e?p=a%20b&q=a%20b") // not decoded: another key
 }
 
 // The escaped path reaches the origin exactly as keyed: no decoding, no
 // cleaning.
 func TestPathReachesOriginAsWritten(t *testing.T) {
 	o := newTestOrigin(t, page("<p>path</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	for _, target := range []string{"/a/../b", "/a/./b", "/a%2Fb", "/caf%C3%A9", "/a%2e%2e/b", "/x//y"} {
-		resp, _ := coreRaw(t, p, "GET", "GET "+target+" HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n")
-		assert.Equal(t, http.StatusOK, resp.StatusCode, target)
+		got := mustRaw(t, p, "GET", "GET "+target+" HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n")
+		assert.Equal(t, http.StatusOK, got.Status, target)
 		assert.Equal(t, target, o.lastRequest().RequestURI)
 	}
 }
@@ -1243,15 +1081,15 @@ func TestPathReachesOriginAsWritten(t *testing.T) {
 // nothing; hosts compare after the key's normalisation.
 func TestDisallowedHostGets421(t *testing.T) {
 	o := newTestOrigin(t, page("<p>ok</p>"))
-	p := startProxy(t, o, map[string]string{"ALLOWED_HOSTS": "example.com,www.example.com"})
+	p := startProxy(t, o.URL, map[string]string{"ALLOWED_HOSTS": "example.com,www.example.com"})
 	for _, host := range []string{"evil.example", "example.com.evil.example", "example.com:8080", "localhost"} {
 		got := p.get("/x", "Host", host)
 		assert.Equal(t, http.StatusMisdirectedRequest, got.Status, host)
 		got = p.request(http.MethodPost, "/x", nil, "Host", host)
 		assert.Equal(t, http.StatusMisdirectedRequest, got.Status, "POST %s", host)
 	}
-	resp, _ := coreRaw(t, p, "GET", "GET http://evil.example/x HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
-	assert.Equal(t, http.StatusMisdirectedRequest, resp.StatusCode, "absolute form names the host")
+	got := mustRaw(t, p, "GET", "GET http://evil.example/x HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+	assert.Equal(t, http.StatusMisdirectedRequest, got.Status, "absolute form names the host")
 	assert.EqualValues(t, 0, o.hits.Load())
 
 	for _, host := range []string{"example.com", "EXAMPLE.com:80", "example.com."} {
@@ -1267,14 +1105,14 @@ func TestOriginHostSetsHostOriginSees(t *testing.T) {
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "xfh=%s", r.Header.Get("X-Forwarded-Host"))
 	})
-	p := startProxy(t, o, map[string]string{"ORIGIN_HOST": "backend.internal"})
+	p := startProxy(t, o.URL, map[string]string{"ORIGIN_HOST": "backend.internal"})
 	a := p.get("/o", "Host", "www.example.com")
 	assert.Equal(t, "backend.internal", o.lastRequest().Host)
 	assert.Equal(t, "xfh=www.example.com", a.Body)
-	b := coreAssertNotStored(t, p, o, "/o", "Host", "shop.example.com") // another visitor host: another key
+	b := assertNotStored(t, p, o, "/o", "Host", "shop.example.com") // another visitor host: another key
 	assert.Equal(t, "backend.internal", o.lastRequest().Host)
 	assert.Equal(t, "xfh=shop.example.com", b.Body)
-	assert.Equal(t, "xfh=www.example.com", coreAssertStored(t, p, o, "/o", "Host", "www.example.com").Body)
+	assert.Equal(t, "xfh=www.example.com", assertStored(t, p, o, "/o", "Host", "www.example.com").Body)
 	p.request(http.MethodPost, "/o", nil, "Host", "www.example.com")
 	assert.Equal(t, "backend.internal", o.lastRequest().Host, "pass-through too")
 }
@@ -1283,7 +1121,7 @@ func TestOriginHostSetsHostOriginSees(t *testing.T) {
 // pass-throughs.
 func TestOriginSeesVisitorHostByDefault(t *testing.T) {
 	o := newTestOrigin(t, page("<p>h</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/o", "Host", "www.example.com")
 	assert.Equal(t, "www.example.com", o.lastRequest().Host)
 	p.get("/o", "Host", "www.example.com", "Authorization", "Bearer x")
@@ -1302,8 +1140,7 @@ func TestCacheMaxBytesHoldsUnderFlood(t *testing.T) {
 		copy(b, r.URL.Path)
 		w.Write(b)
 	})
-	p := startProxy(t, o, map[string]string{"CACHE_MAX_BYTES": "1MiB", "MAX_OBJECT_BYTES": "64KiB"})
-	coreNoSpareConns(t, p)
+	p := startProxy(t, o.URL, map[string]string{"CACHE_MAX_BYTES": "1MiB", "MAX_OBJECT_BYTES": "64KiB"})
 
 	const pages, workers = 2000, 16
 	next := atomic.Int64{}
@@ -1328,11 +1165,11 @@ func TestCacheMaxBytesHoldsUnderFlood(t *testing.T) {
 			}
 		}()
 	}
-	coreWait(t, &wg)
-	stored := coreMetric(t, p, "isrproxy_cache_bytes")
+	waitAll(t, &wg)
+	stored := metric(t, p, "isrproxy_cache_bytes")
 	assert.LessOrEqual(t, stored, float64(1<<20), "stored bytes over CACHE_MAX_BYTES")
 	assert.Positive(t, stored)
-	assert.Less(t, coreMetric(t, p, "isrproxy_cache_entries"), float64(pages))
+	assert.Less(t, metric(t, p, "isrproxy_cache_entries"), float64(pages))
 }
 
 // MAX_OBJECT_BYTES: a larger body is streamed through whole and not stored.
@@ -1351,22 +1188,22 @@ func TestLargerThanMaxObjectIsStreamedWholeAndNotStored(t *testing.T) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(big)))
 		w.Write(big)
 	})
-	p := startProxy(t, o, map[string]string{"MAX_OBJECT_BYTES": "64KiB"})
+	p := startProxy(t, o.URL, map[string]string{"MAX_OBJECT_BYTES": "64KiB"})
 	for _, path := range []string{"/sized", "/chunked"} {
 		first := p.get(path)
 		assert.Equal(t, http.StatusOK, first.Status, path)
 		assert.Equal(t, len(big), len(first.Body), path)
 		assert.True(t, first.Body == string(big), "%s: the body must arrive whole and intact", path)
-		again := coreAssertNotStored(t, p, o, path)
+		again := assertNotStored(t, p, o, path)
 		assert.True(t, again.Body == string(big), "%s: the body must arrive whole and intact", path)
 	}
-	assert.EqualValues(t, 0, coreMetric(t, p, "isrproxy_cache_entries"))
+	assert.EqualValues(t, 0, metric(t, p, "isrproxy_cache_entries"))
 }
 
 // ---------------------------------------------------------------- statuses
 
 func TestEmpty200IsNotStored(t *testing.T) {
-	emptyGzip := coreGzip("")
+	emptyGzip := gzipped("")
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		if r.URL.Path == "/empty-gzip" { // a gzip stream of nothing is an empty body too
@@ -1374,12 +1211,12 @@ func TestEmpty200IsNotStored(t *testing.T) {
 			w.Write(emptyGzip)
 		}
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	for _, path := range []string{"/empty", "/empty-gzip"} {
 		got := p.get(path)
 		assert.Equal(t, http.StatusOK, got.Status, path)
 		assert.Equal(t, "isrproxy; fwd=miss", got.Header.Get("Cache-Status"), path)
-		coreAssertNotStored(t, p, o, path)
+		assertNotStored(t, p, o, path)
 	}
 }
 
@@ -1389,12 +1226,12 @@ func TestServerErrorIsNotStored(t *testing.T) {
 			w.WriteHeader(code)
 			io.WriteString(w, "origin trouble")
 		})
-		p := startProxy(t, o, nil)
+		p := startProxy(t, o.URL, nil)
 		got := p.get("/err")
 		assert.Equal(t, code, got.Status, "the origin's own answer")
 		assert.Equal(t, "origin trouble", got.Body)
 		assert.NotEqual(t, "isrproxy; fwd=miss; stored", got.Header.Get("Cache-Status"))
-		coreAssertNotStored(t, p, o, "/err")
+		assertNotStored(t, p, o, "/err")
 	}
 }
 
@@ -1407,11 +1244,11 @@ func TestNotFoundIsStored(t *testing.T) {
 			w.WriteHeader(code)
 			io.WriteString(w, "status body")
 		})
-		p := startProxy(t, o, nil)
+		p := startProxy(t, o.URL, nil)
 		first := p.get("/gone")
 		assert.Equal(t, code, first.Status)
 		assert.Equal(t, "isrproxy; fwd=miss; stored", first.Header.Get("Cache-Status"), "status %d", code)
-		got := coreAssertStored(t, p, o, "/gone")
+		got := assertStored(t, p, o, "/gone")
 		assert.Equal(t, code, got.Status)
 		assert.Equal(t, "status body", got.Body)
 	}
@@ -1423,9 +1260,9 @@ func TestCacheStatusesIsConfigurable(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, "missing")
 	})
-	p := startProxy(t, o, map[string]string{"CACHE_STATUSES": "200"})
+	p := startProxy(t, o.URL, map[string]string{"CACHE_STATUSES": "200"})
 	p.get("/nf")
-	coreAssertNotStored(t, p, o, "/nf")
+	assertNotStored(t, p, o, "/nf")
 }
 
 // ---------------------------------------------------------------- RFC 9111 §4.4
@@ -1442,14 +1279,14 @@ func TestPostToStoredURLInvalidatesIt(t *testing.T) {
 		}
 		fmt.Fprintf(w, "version %d", version.Load())
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/doc?id=7")
-	assert.Equal(t, "version 1", coreAssertStored(t, p, o, "/doc?id=7").Body)
+	assert.Equal(t, "version 1", assertStored(t, p, o, "/doc?id=7").Body)
 
 	post := p.request(http.MethodPost, "/doc?id=7&utm_source=x", strings.NewReader("edit"))
 	assert.Equal(t, http.StatusNoContent, post.Status)
 	assert.Equal(t, "BYPASS", post.Header.Get("X-Cache"))
-	got := coreAssertNotStored(t, p, o, "/doc?id=7")
+	got := assertNotStored(t, p, o, "/doc?id=7")
 	assert.Equal(t, "version 2", got.Body)
 	assert.Equal(t, "isrproxy; fwd=miss; stored", got.Header.Get("Cache-Status"))
 }
@@ -1469,14 +1306,14 @@ func TestUnsafeMethodInvalidatesItsLocation(t *testing.T) {
 		w.Header().Set("Vary", "Accept-Language")
 		fmt.Fprintf(w, "version %d %s", version.Load(), r.Header.Get("Accept-Language"))
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/article", "Accept-Language", "en")
 	p.get("/article", "Accept-Language", "de")
-	coreAssertStored(t, p, o, "/article", "Accept-Language", "en")
+	assertStored(t, p, o, "/article", "Accept-Language", "en")
 
 	p.request(http.MethodPut, "/edit", strings.NewReader("x"))
-	assert.Equal(t, "version 2 en", coreAssertNotStored(t, p, o, "/article", "Accept-Language", "en").Body)
-	assert.Equal(t, "version 2 de", coreAssertNotStored(t, p, o, "/article", "Accept-Language", "de").Body)
+	assert.Equal(t, "version 2 en", assertNotStored(t, p, o, "/article", "Accept-Language", "en").Body)
+	assert.Equal(t, "version 2 de", assertNotStored(t, p, o, "/article", "Accept-Language", "de").Body)
 }
 
 // A failed unsafe request, and a safe one, change nothing stored.
@@ -1491,11 +1328,11 @@ func TestFailedOrSafeMethodKeepsStoredPage(t *testing.T) {
 			io.WriteString(w, "page")
 		}
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/k")
 	assert.Equal(t, http.StatusInternalServerError, p.request(http.MethodPost, "/k", nil).Status)
 	assert.Equal(t, http.StatusNoContent, p.request(http.MethodOptions, "/k", nil).Status)
-	coreAssertStored(t, p, o, "/k")
+	assertStored(t, p, o, "/k")
 }
 
 // ---------------------------------------------------------------- more §3
@@ -1507,10 +1344,10 @@ func TestVaryCookieIsSatisfiedByConstruction(t *testing.T) {
 		w.Header().Set("Vary", "Cookie, Authorization")
 		io.WriteString(w, "anonymous render")
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	assert.Equal(t, "isrproxy; fwd=miss; stored", p.get("/vc", "Cookie", "theme=dark").Header.Get("Cache-Status"))
-	coreAssertStored(t, p, o, "/vc")
-	coreAssertStored(t, p, o, "/vc", "Cookie", "_ga=1")
+	assertStored(t, p, o, "/vc")
+	assertStored(t, p, o, "/vc", "Cookie", "_ga=1")
 }
 
 // Freshness headers do not limit storage: a page lives until revalidated,
@@ -1522,9 +1359,9 @@ func TestFreshnessHeadersDoNotLimitStorage(t *testing.T) {
 		w.Header().Set("Pragma", "no-cache")
 		io.WriteString(w, "page")
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	assert.Equal(t, "isrproxy; fwd=miss; stored", p.get("/fr").Header.Get("Cache-Status"))
-	got := coreAssertStored(t, p, o, "/fr")
+	got := assertStored(t, p, o, "/fr")
 	assert.Equal(t, "no-cache, max-age=0, s-maxage=0, must-revalidate", got.Header.Get("Cache-Control"), "stored headers are the origin's")
 }
 
@@ -1532,10 +1369,10 @@ func TestFreshnessHeadersDoNotLimitStorage(t *testing.T) {
 // answered from memory.
 func TestClientNoCacheIsServedFromMemory(t *testing.T) {
 	o := newTestOrigin(t, page("<p>p</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/nc")
-	coreAssertStored(t, p, o, "/nc", "Cache-Control", "no-cache", "Pragma", "no-cache")
-	coreAssertStored(t, p, o, "/nc", "Cache-Control", "max-age=0")
+	assertStored(t, p, o, "/nc", "Cache-Control", "no-cache", "Pragma", "no-cache")
+	assertStored(t, p, o, "/nc", "Cache-Control", "max-age=0")
 }
 
 // The origin's own X-Cache, Cache-Status and Age never mislabel an answer:
@@ -1546,7 +1383,7 @@ func TestOriginCacheHeadersAreReplaced(t *testing.T) {
 		w.Header().Set("Cache-Status", "upstream; hit")
 		io.WriteString(w, "page")
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/oc")
 	hit := p.get("/oc")
 	assert.Equal(t, []string{"HIT"}, hit.Header.Values("X-Cache"))
@@ -1563,45 +1400,45 @@ func TestStoredPageKeepsOriginDate(t *testing.T) {
 		w.Header().Set("Date", date)
 		io.WriteString(w, "page")
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/d")
-	assert.Equal(t, date, coreAssertStored(t, p, o, "/d").Header.Get("Date"))
+	assert.Equal(t, date, assertStored(t, p, o, "/d").Header.Get("Date"))
 }
 
 // The key's host is lower-cased, without the default port or a trailing
 // dot; another port is another host.
 func TestHostIsNormalisedInKey(t *testing.T) {
 	o := newTestOrigin(t, page("<p>h</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/k", "Host", "www.example.com")
 	for _, host := range []string{"WWW.Example.COM", "www.example.com:80", "www.example.com."} {
-		coreAssertStored(t, p, o, "/k", "Host", host)
+		assertStored(t, p, o, "/k", "Host", host)
 	}
-	coreAssertNotStored(t, p, o, "/k", "Host", "www.example.com:8080")
-	coreAssertNotStored(t, p, o, "/k", "Host", "example.com")
+	assertNotStored(t, p, o, "/k", "Host", "www.example.com:8080")
+	assertNotStored(t, p, o, "/k", "Host", "example.com")
 }
 
 // BYPASS_COOKIES takes exact names and prefixes; "off" ignores every cookie.
 func TestBypassCookiesIsConfigurable(t *testing.T) {
 	o := newTestOrigin(t, page("<p>c</p>"))
-	p := startProxy(t, o, map[string]string{"BYPASS_COOKIES": "session,admin_*"})
+	p := startProxy(t, o.URL, map[string]string{"BYPASS_COOKIES": "session,admin_*"})
 	assert.Equal(t, "BYPASS", p.get("/c1", "Cookie", "session=1").Header.Get("X-Cache"))
 	assert.Equal(t, "BYPASS", p.get("/c1", "Cookie", "a=1; admin_x=1").Header.Get("X-Cache"))
 	assert.Equal(t, "MISS", p.get("/c1", "Cookie", "sessionid=1; wordpress_logged_in_x=1").Header.Get("X-Cache"),
 		"an exact name is no prefix, and the defaults are replaced")
 
-	off := startProxy(t, o, map[string]string{"BYPASS_COOKIES": "off"})
+	off := startProxy(t, o.URL, map[string]string{"BYPASS_COOKIES": "off"})
 	off.get("/c2", "Cookie", "wordpress_logged_in_x=1")
-	coreAssertStored(t, off, o, "/c2", "Cookie", "wordpress_logged_in_x=1")
+	assertStored(t, off, o, "/c2", "Cookie", "wordpress_logged_in_x=1")
 }
 
 // A bypass cookie is found whatever the Cookie line it is on.
 func TestBypassCookieOnSecondCookieLine(t *testing.T) {
 	o := newTestOrigin(t, page("<p>c</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/two")
-	resp, _ := coreRaw(t, p, "GET", "GET /two HTTP/1.1\r\nHost: "+coreHostPort(p.URL)+"\r\nCookie: a=1\r\nCookie: wordpress_logged_in_abc=editor\r\nConnection: close\r\n\r\n")
-	assert.Equal(t, "BYPASS", resp.Header.Get("X-Cache"))
+	got := mustRaw(t, p, "GET", "GET /two HTTP/1.1\r\nHost: "+hostPort(p.URL)+"\r\nCookie: a=1\r\nCookie: wordpress_logged_in_abc=editor\r\nConnection: close\r\n\r\n")
+	assert.Equal(t, "BYPASS", got.Header.Get("X-Cache"))
 	assert.Equal(t, "BYPASS", p.get("/two", "Cookie", " SESS1 = x ").Header.Get("X-Cache"), "spaces around the name")
 }
 
@@ -1610,14 +1447,14 @@ func TestBypassCookieOnSecondCookieLine(t *testing.T) {
 // A visitor who hangs up does not stop the fill: it completes and stores
 // the page for the next visitor.
 func TestFillContinuesWhenVisitorLeaves(t *testing.T) {
-	gate := newCoreGate()
+	gate := newGate()
 	arrived := make(chan struct{}, 10)
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		arrived <- struct{}{}
 		gate.wait(r)
 		io.WriteString(w, "filled")
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	gate.openAtCleanup(t)
 
 	req, err := http.NewRequest(http.MethodGet, p.URL+"/leave", nil)
@@ -1645,15 +1482,14 @@ func TestFillContinuesWhenVisitorLeaves(t *testing.T) {
 // The visitor whose request started a fill hanging up does not fail the
 // visitors waiting on it.
 func TestFetcherLeavingDoesNotFailWaiters(t *testing.T) {
-	gate := newCoreGate()
+	gate := newGate()
 	arrived := make(chan struct{}, 10)
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		arrived <- struct{}{}
 		gate.wait(r)
 		io.WriteString(w, "shared")
 	})
-	p := startProxy(t, o, nil)
-	coreNoSpareConns(t, p)
+	p := startProxy(t, o.URL, nil)
 	gate.openAtCleanup(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -1667,7 +1503,7 @@ func TestFetcherLeavingDoesNotFailWaiters(t *testing.T) {
 		errc <- err
 	}()
 	<-arrived
-	wait := coreLaunchGets(t, p, "/lead", 3)
+	wait := launchGets(t, p, "/lead", 3)
 	waitForRequests(t, p, 4)
 	cancel()
 	assert.Error(t, <-errc)
@@ -1683,7 +1519,7 @@ func TestFetcherLeavingDoesNotFailWaiters(t *testing.T) {
 // ORIGIN_MAX_CONCURRENCY: at most that many origin requests are in flight;
 // the others wait their turn and are then answered.
 func TestOriginMaxConcurrencyLimitsOriginRequests(t *testing.T) {
-	gate := newCoreGate()
+	gate := newGate()
 	var now, peak atomic.Int64
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		n := now.Add(1)
@@ -1697,15 +1533,14 @@ func TestOriginMaxConcurrencyLimitsOriginRequests(t *testing.T) {
 		gate.wait(r)
 		io.WriteString(w, "page")
 	})
-	p := startProxy(t, o, map[string]string{"ORIGIN_MAX_CONCURRENCY": "2"})
-	coreNoSpareConns(t, p)
+	p := startProxy(t, o.URL, map[string]string{"ORIGIN_MAX_CONCURRENCY": "2"})
 	gate.openAtCleanup(t)
 
 	var waits []func() []answer
 	for i := range 3 {
-		waits = append(waits, coreLaunchGets(t, p, fmt.Sprintf("/m/%d", i), 1))
+		waits = append(waits, launchGets(t, p, fmt.Sprintf("/m/%d", i), 1))
 	}
-	waits = append(waits, coreLaunchGets(t, p, "/m/x", 2, "Authorization", "Bearer x")) // pass-through counts too
+	waits = append(waits, launchGets(t, p, "/m/x", 2, "Authorization", "Bearer x")) // pass-through counts too
 	waitForRequests(t, p, 5)
 	require.Eventually(t, func() bool { return o.hits.Load() == 2 }, 5*time.Second, 5*time.Millisecond)
 	assert.Never(t, func() bool { return o.hits.Load() > 2 }, 300*time.Millisecond, 10*time.Millisecond,
@@ -1723,7 +1558,7 @@ func TestOriginMaxConcurrencyLimitsOriginRequests(t *testing.T) {
 // ---------------------------------------------------------------- §6 and §7
 
 func TestHealthzAnswers200(t *testing.T) {
-	p := startProxy(t, newTestOrigin(t, page("x")), nil)
+	p := startProxy(t, newTestOrigin(t, page("x")).URL, nil)
 	resp, err := http.Get(p.Admin + "/healthz")
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -1733,25 +1568,25 @@ func TestHealthzAnswers200(t *testing.T) {
 // §6: requests by cache status and origin requests by reason and status.
 func TestMetricsCountRequestsAndOriginFetches(t *testing.T) {
 	o := newTestOrigin(t, page("<p>m</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/m")
 	p.get("/m")
 	p.get("/m")
 	p.get("/m", "Authorization", "Bearer x")
-	assert.EqualValues(t, 2, coreMetric(t, p, `isrproxy_requests_total{cache="HIT"}`))
-	assert.EqualValues(t, 1, coreMetric(t, p, `isrproxy_requests_total{cache="MISS"}`))
-	assert.EqualValues(t, 1, coreMetric(t, p, `isrproxy_requests_total{cache="BYPASS"}`))
-	assert.EqualValues(t, 1, coreMetric(t, p, `isrproxy_origin_requests_total{reason="fill",status="200"}`))
-	assert.EqualValues(t, 1, coreMetric(t, p, `isrproxy_origin_requests_total{reason="bypass",status="200"}`))
-	assert.EqualValues(t, 1, coreMetric(t, p, "isrproxy_cache_entries"))
-	assert.Positive(t, coreMetric(t, p, "isrproxy_cache_bytes"))
+	assert.EqualValues(t, 2, metric(t, p, `isrproxy_requests_total{cache="HIT"}`))
+	assert.EqualValues(t, 1, metric(t, p, `isrproxy_requests_total{cache="MISS"}`))
+	assert.EqualValues(t, 1, metric(t, p, `isrproxy_requests_total{cache="BYPASS"}`))
+	assert.EqualValues(t, 1, metric(t, p, `isrproxy_origin_requests_total{reason="fill",status="200"}`))
+	assert.EqualValues(t, 1, metric(t, p, `isrproxy_origin_requests_total{reason="bypass",status="200"}`))
+	assert.EqualValues(t, 1, metric(t, p, "isrproxy_cache_entries"))
+	assert.Positive(t, metric(t, p, "isrproxy_cache_bytes"))
 }
 
 // §7: one access-log line per request, with method, path, status, cache
 // status, duration and bytes.
 func TestAccessLogLinePerRequest(t *testing.T) {
 	o := newTestOrigin(t, page("<p>logged</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/logged?a=1")
 	p.get("/logged?a=1")
 	lines := p.accessLog()
@@ -1771,7 +1606,7 @@ func TestAccessLogLinePerRequest(t *testing.T) {
 // spells its parameter name.
 func TestAccessLogNeverShowsTheSecret(t *testing.T) {
 	o := newTestOrigin(t, page("<p>s</p>"))
-	p := startProxy(t, o, map[string]string{"LOG_LEVEL": "debug"})
+	p := startProxy(t, o.URL, map[string]string{"LOG_LEVEL": "debug"})
 	p.get("/s")
 	for _, q := range []string{"secret=" + apiSecret, "%73ecret=" + apiSecret, "se%63ret=" + apiSecret, "path=/s&secret=" + apiSecret} {
 		// Accepted or not, the secret must not be logged.
@@ -1795,44 +1630,44 @@ func TestAccessLogNeverShowsTheSecret(t *testing.T) {
 // written (a ";" included).
 func TestQueryReachesOriginAsKeyedOnFillAndBypass(t *testing.T) {
 	o := newTestOrigin(t, page("<p>q</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	const target = "/q?z=1;x&utm_source=n&a=%41+b"
 	p.get(target)
 	fill := o.lastRequest().RequestURI
 	assert.Equal(t, "/q?a=%41+b&z=1;x", fill)
 	p.get(target, "Authorization", "Bearer x")
 	assert.Equal(t, fill, o.lastRequest().RequestURI, "a pass-through GET gets the keyed target too")
-	coreAssertStored(t, p, o, "/q?a=%41+b&z=1;x")
+	assertStored(t, p, o, "/q?a=%41+b&z=1;x")
 }
 
 // An absolute-form target without a path asks the origin for "/".
 func TestAbsoluteFormWithoutPathAsksForRoot(t *testing.T) {
 	o := newTestOrigin(t, page("<p>root</p>"))
-	p := startProxy(t, o, nil)
-	resp, body := coreRaw(t, p, "GET", "GET http://www.example.com HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n")
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, "<p>root</p>", body)
+	p := startProxy(t, o.URL, nil)
+	got := mustRaw(t, p, "GET", "GET http://www.example.com HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n")
+	assert.Equal(t, http.StatusOK, got.Status)
+	assert.Equal(t, "<p>root</p>", got.Body)
 	assert.Equal(t, "/", o.lastRequest().RequestURI)
 	assert.Equal(t, "www.example.com", o.lastRequest().Host)
-	coreAssertStored(t, p, o, "/", "Host", "www.example.com")
+	assertStored(t, p, o, "/", "Host", "www.example.com")
 }
 
 // ORIGIN_TIMEOUT bounds the whole fill, body included: an origin that
 // stalls mid-body answers 504 and stores nothing.
 func TestOriginStallingMidBodyTimesOut(t *testing.T) {
-	gate := newCoreGate()
+	gate := newGate()
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "1000")
 		io.WriteString(w, "<p>the first part")
 		w.(http.Flusher).Flush()
 		gate.wait(r)
 	})
-	p := startProxy(t, o, map[string]string{"ORIGIN_TIMEOUT": "200ms"})
+	p := startProxy(t, o.URL, map[string]string{"ORIGIN_TIMEOUT": "200ms"})
 	gate.openAtCleanup(t)
 	got := p.get("/stall")
 	assert.Equal(t, http.StatusGatewayTimeout, got.Status)
 	assert.NotContains(t, got.Body, "the first part")
-	assert.EqualValues(t, 0, coreMetric(t, p, "isrproxy_cache_entries"))
+	assert.EqualValues(t, 0, metric(t, p, "isrproxy_cache_entries"))
 }
 
 // Many visitors reading one stored page at once, with and without gzip,
@@ -1841,8 +1676,7 @@ func TestOriginStallingMidBodyTimesOut(t *testing.T) {
 func TestConcurrentHitsAreIndependent(t *testing.T) {
 	body := strings.Repeat("<p>concurrent</p>", 200)
 	o := newTestOrigin(t, page(body))
-	p := startProxy(t, o, nil)
-	coreNoSpareConns(t, p)
+	p := startProxy(t, o.URL, nil)
 	p.get("/hot")
 	var wg sync.WaitGroup
 	for g := range 16 {
@@ -1884,7 +1718,7 @@ func TestConcurrentHitsAreIndependent(t *testing.T) {
 			}
 		}()
 	}
-	coreWait(t, &wg)
+	waitAll(t, &wg)
 	assert.EqualValues(t, 1, o.hits.Load())
 }
 
@@ -1894,7 +1728,7 @@ func TestPostPassesThroughWithBodyAndIsNeverStored(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%s %d %x", r.Method, len(b), b[:min(len(b), 8)])
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	payload := bytes.Repeat([]byte("form=data&"), 10_000)
 	for range 2 {
 		got := p.request(http.MethodPost, "/submit", bytes.NewReader(payload), "Content-Type", "application/x-www-form-urlencoded")
@@ -1920,7 +1754,7 @@ func TestVaryVariantsStayWithinCacheMaxBytes(t *testing.T) {
 		w.Header().Set("Vary", "Accept-Language")
 		w.Write(filler)
 	})
-	p := startProxy(t, o, map[string]string{"CACHE_MAX_BYTES": "1MiB", "MAX_OBJECT_BYTES": "64KiB"})
+	p := startProxy(t, o.URL, map[string]string{"CACHE_MAX_BYTES": "1MiB", "MAX_OBJECT_BYTES": "64KiB"})
 	const keys, variants = 200, 8
 	for v := range variants {
 		for k := range keys {
@@ -1928,6 +1762,6 @@ func TestVaryVariantsStayWithinCacheMaxBytes(t *testing.T) {
 			require.Equal(t, http.StatusOK, got.Status)
 		}
 	}
-	stored := coreMetric(t, p, "isrproxy_cache_bytes")
+	stored := metric(t, p, "isrproxy_cache_bytes")
 	assert.LessOrEqual(t, stored, float64(1<<20), "stored bytes over CACHE_MAX_BYTES (%.1f times)", stored/(1<<20))
 }

@@ -18,26 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// ruleStored checks that path (with header pairs) is answered from memory.
-func ruleStored(t *testing.T, p *instance, o *testOrigin, path string, header ...string) answer {
-	t.Helper()
-	hits := o.hits.Load()
-	got := p.get(path, header...)
-	assert.Equal(t, "HIT", got.Header.Get("X-Cache"), "%s %q: want a HIT", path, header)
-	assert.Equal(t, hits, o.hits.Load(), "%s %q reached the origin", path, header)
-	return got
-}
-
-// ruleNotStored checks that path (with header pairs) goes to the origin.
-func ruleNotStored(t *testing.T, p *instance, o *testOrigin, path string, header ...string) answer {
-	t.Helper()
-	hits := o.hits.Load()
-	got := p.get(path, header...)
-	assert.NotEqual(t, "HIT", got.Header.Get("X-Cache"), "%s %q: want no HIT", path, header)
-	assert.Equal(t, hits+1, o.hits.Load(), "%s %q did not reach the origin", path, header)
-	return got
-}
-
 // ------------------------------------------------ RFC 9111 §4.4 invalidation
 
 // ruleEditableOrigin serves GETs with a version that every unsafe request
@@ -71,13 +51,13 @@ func ruleEditableOrigin(version *atomic.Int64) http.HandlerFunc {
 func TestRuleUnsafeMethodInvalidatesStoredPage(t *testing.T) {
 	var version atomic.Int64
 	o := newTestOrigin(t, ruleEditableOrigin(&version))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	const host = "www.example.com"
 	store := func(path string) {
 		t.Helper()
 		for _, lang := range []string{"en", "de"} {
 			p.get(path, "Host", host, "X-Lang", lang)
-			ruleStored(t, p, o, path, "Host", host, "X-Lang", lang)
+			assertStored(t, p, o, path, "Host", host, "X-Lang", lang)
 		}
 	}
 	for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
@@ -88,7 +68,7 @@ func TestRuleUnsafeMethodInvalidatesStoredPage(t *testing.T) {
 				"Host", host, "X-Answer-Status", strconv.Itoa(status))
 			require.Equal(t, status, got.Status)
 			for _, lang := range []string{"en", "de"} {
-				after := ruleNotStored(t, p, o, path, "Host", host, "X-Lang", lang)
+				after := assertNotStored(t, p, o, path, "Host", host, "X-Lang", lang)
 				assert.Contains(t, after.Body, fmt.Sprintf(" %s version %d<", lang, version.Load()), "%s answered %d", method, status)
 			}
 		}
@@ -97,20 +77,20 @@ func TestRuleUnsafeMethodInvalidatesStoredPage(t *testing.T) {
 			store(path)
 			got := p.request(method, path, strings.NewReader("edit"), "Host", host, "X-Answer-Status", strconv.Itoa(status))
 			require.Equal(t, status, got.Status)
-			ruleStored(t, p, o, path, "Host", host, "X-Lang", "en")
+			assertStored(t, p, o, path, "Host", host, "X-Lang", "en")
 		}
 	}
 	for _, method := range []string{http.MethodOptions, "TRACE"} {
 		store("/safe")
 		p.request(method, "/safe", nil, "Host", host)
-		ruleStored(t, p, o, "/safe", "Host", host, "X-Lang", "de")
+		assertStored(t, p, o, "/safe", "Host", host, "X-Lang", "de")
 	}
 	// Another host's page of the same path is another key: untouched.
 	store("/inv/hosts")
 	p.get("/inv/hosts", "Host", "other.example", "X-Lang", "en")
 	p.request(http.MethodPost, "/inv/hosts", nil, "Host", "other.example")
-	ruleStored(t, p, o, "/inv/hosts", "Host", host, "X-Lang", "en")
-	ruleNotStored(t, p, o, "/inv/hosts", "Host", "other.example", "X-Lang", "en")
+	assertStored(t, p, o, "/inv/hosts", "Host", host, "X-Lang", "en")
+	assertNotStored(t, p, o, "/inv/hosts", "Host", "other.example", "X-Lang", "en")
 }
 
 // RFC 9111 §4.4: the Location and Content-Location of a successful unsafe
@@ -119,7 +99,7 @@ func TestRuleUnsafeMethodInvalidatesStoredPage(t *testing.T) {
 func TestRuleUnsafeMethodInvalidatesLocationOnSameHostOnly(t *testing.T) {
 	var version atomic.Int64
 	o := newTestOrigin(t, ruleEditableOrigin(&version))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	const host = "www.example.com"
 	for _, tc := range []struct {
 		name, header, location, stored string
@@ -141,14 +121,14 @@ func TestRuleUnsafeMethodInvalidatesLocationOnSameHostOnly(t *testing.T) {
 		{"Location with userinfo naming the host", "X-Answer-Location", "http://www.example.com@other.example/loc/l", "/loc/l", false},
 	} {
 		p.get(tc.stored, "Host", host, "X-Lang", "en")
-		ruleStored(t, p, o, tc.stored, "Host", host, "X-Lang", "en")
+		assertStored(t, p, o, tc.stored, "Host", host, "X-Lang", "en")
 		got := p.request(http.MethodPost, "/loc/form", strings.NewReader("x"),
 			"Host", host, "X-Answer-Status", "303", tc.header, tc.location)
 		require.Equal(t, http.StatusSeeOther, got.Status, tc.name)
 		if tc.invalidated {
-			ruleNotStored(t, p, o, tc.stored, "Host", host, "X-Lang", "en")
+			assertNotStored(t, p, o, tc.stored, "Host", host, "X-Lang", "en")
 		} else {
-			ruleStored(t, p, o, tc.stored, "Host", host, "X-Lang", "en")
+			assertStored(t, p, o, tc.stored, "Host", host, "X-Lang", "en")
 		}
 	}
 }
@@ -171,7 +151,7 @@ func TestRuleInvalidationWinsOverFillInFlight(t *testing.T) {
 		}
 		editable(w, r)
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	done := make(chan answer, 1)
 	go func() {
 		resp, err := p.client.Do(func() *http.Request {
@@ -198,7 +178,7 @@ func TestRuleInvalidationWinsOverFillInFlight(t *testing.T) {
 	close(held)
 	first := <-done
 	assert.Equal(t, "<p>version 0</p>", first.Body)
-	after := ruleNotStored(t, p, o, "/inflight")
+	after := assertNotStored(t, p, o, "/inflight")
 	assert.Contains(t, after.Body, "version 1", "the page read before the change was stored after it")
 }
 
@@ -233,7 +213,7 @@ func TestRuleConnectionNamedResponseHeadersNeverStoredOrReplayed(t *testing.T) {
 		}
 		io.WriteString(w, strings.Repeat("<p>connection-named</p>", 20))
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	hop := []string{"Connection", "X-Secret", "X-Other", "X-Third", "Keep-Alive", "Proxy-Connection",
 		"Proxy-Authenticate", "Te", "Upgrade"}
 	check := func(what string, a answer) {
@@ -256,14 +236,14 @@ func TestRuleConnectionNamedResponseHeadersNeverStoredOrReplayed(t *testing.T) {
 	}
 	for _, path := range []string{"/conn/text", "/conn/png", "/conn/text/close", "/conn/png/close"} {
 		check(path+" MISS", p.get(path))
-		check(path+" HIT", ruleStored(t, p, o, path))
-		check(path+" HIT gzip", ruleStored(t, p, o, path, "Accept-Encoding", "gzip"))
+		check(path+" HIT", assertStored(t, p, o, path))
+		check(path+" HIT gzip", assertStored(t, p, o, path, "Accept-Encoding", "gzip"))
 		check(path+" HEAD", p.request(http.MethodHead, path, nil))
 		check(path+" BYPASS", p.get(path, "Authorization", "Bearer x"))
 		check(path+" POST", p.request(http.MethodPost, path, strings.NewReader("x")))
 		res := p.revalidate("path=" + path)
 		require.Equal(t, http.StatusOK, res.Status, res.Body)
-		check(path+" refetched", ruleStored(t, p, o, path))
+		check(path+" refetched", assertStored(t, p, o, path))
 	}
 }
 
@@ -299,7 +279,7 @@ func TestRuleNoStoreAndPrivateInEverySpellingAreNeverStored(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprintf(w, "<p>cc %d</p>", i)
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	for i, cc := range ccs {
 		path := fmt.Sprintf("/cc/%d", i)
 		first := p.get(path)
@@ -307,14 +287,14 @@ func TestRuleNoStoreAndPrivateInEverySpellingAreNeverStored(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("<p>cc %d</p>", i), first.Body)
 		if i < len(refused) {
 			assert.Equal(t, "isrproxy; fwd=miss", first.Header.Get("Cache-Status"), "Cache-Control %q was stored", cc)
-			ruleNotStored(t, p, o, path)
-			ruleNotStored(t, p, o, path, "Accept-Encoding", "gzip")
+			assertNotStored(t, p, o, path)
+			assertNotStored(t, p, o, path, "Accept-Encoding", "gzip")
 			res := p.revalidate("path=" + path)
 			assert.NotEqual(t, http.StatusOK, res.Status, "Cache-Control %q: a refetch stored it", cc)
-			ruleNotStored(t, p, o, path)
+			assertNotStored(t, p, o, path)
 		} else {
 			assert.Equal(t, "isrproxy; fwd=miss; stored", first.Header.Get("Cache-Status"), "Cache-Control %q was not stored", cc)
-			ruleStored(t, p, o, path)
+			assertStored(t, p, o, path)
 		}
 	}
 }
@@ -332,7 +312,7 @@ func TestRuleVaryWithSeveralHeadersAndRepeatedLines(t *testing.T) {
 		fmt.Fprintf(w, "lang=%q theme=%q device=%q #%d", r.Header.Values("X-Lang"), r.Header.Values("X-Theme"),
 			r.Header.Values("X-Device"), n.Add(1))
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	type combo struct{ lang, theme, device string }
 	combos := []combo{
 		{"en", "dark", "mobile"}, {"en", "dark", "desktop"}, {"en", "light", "mobile"}, {"fr", "dark", "mobile"},
@@ -358,14 +338,14 @@ func TestRuleVaryWithSeveralHeadersAndRepeatedLines(t *testing.T) {
 	}
 	bodies := map[combo]string{}
 	for _, c := range combos {
-		got := ruleNotStored(t, p, o, "/vary", header(c)...)
+		got := assertNotStored(t, p, o, "/vary", header(c)...)
 		assert.True(t, strings.HasPrefix(got.Body, want(c)), "%v answered %q", c, got.Body)
 		bodies[c] = got.Body
 	}
 	for _, c := range combos {
-		got := ruleStored(t, p, o, "/vary", header(c, "X-Other", "irrelevant", "Accept-Encoding", "gzip, br")...)
+		got := assertStored(t, p, o, "/vary", header(c, "X-Other", "irrelevant", "Accept-Encoding", "gzip, br")...)
 		assert.Equal(t, "gzip", got.Header.Get("Content-Encoding"))
-		plain := ruleStored(t, p, o, "/vary", header(c)...)
+		plain := assertStored(t, p, o, "/vary", header(c)...)
 		assert.Equal(t, bodies[c], plain.Body, "%v got another variant", c)
 	}
 	// A header sent on two lines is not the variant of its first line.
@@ -381,8 +361,8 @@ func TestRuleVaryAbsentHeaderIsNotAnEmptyOne(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprintf(w, "lang=%q", r.Header.Values("X-Lang"))
 	})
-	p := startProxy(t, o, nil)
-	assert.Equal(t, `lang=[""]`, ruleNotStored(t, p, o, "/absent", "X-Lang", "").Body)
+	p := startProxy(t, o.URL, nil)
+	assert.Equal(t, `lang=[""]`, assertNotStored(t, p, o, "/absent", "X-Lang", "").Body)
 	assert.Equal(t, `lang=[]`, p.get("/absent").Body, "a request without X-Lang got the empty X-Lang variant")
 }
 
@@ -403,7 +383,7 @@ func TestRuleAgeArithmetic(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html")
 		io.WriteString(w, "<p>aged</p>")
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	age := func(a answer) int64 {
 		t.Helper()
 		require.Len(t, a.Header.Values("Age"), 1, "one Age line")
@@ -418,28 +398,28 @@ func TestRuleAgeArithmetic(t *testing.T) {
 
 	start := time.Now()
 	p.get("/age")
-	inRange("HIT", age(ruleStored(t, p, o, "/age")), 100, 101)
+	inRange("HIT", age(assertStored(t, p, o, "/age")), 100, 101)
 	inRange("HEAD", age(p.request(http.MethodHead, "/age", nil)), 100, 101)
 	time.Sleep(time.Until(start.Add(1100 * time.Millisecond)))
-	inRange("HIT after a second", age(ruleStored(t, p, o, "/age")), 101, 102)
+	inRange("HIT after a second", age(assertStored(t, p, o, "/age")), 101, 102)
 
 	// A replacement starts again from its own fetch and its own Age.
 	setAge("5")
 	require.Equal(t, http.StatusOK, p.revalidate("path=/age").Status)
-	inRange("replaced", age(ruleStored(t, p, o, "/age")), 5, 6)
+	inRange("replaced", age(assertStored(t, p, o, "/age")), 5, 6)
 	setAge("-")
 	require.Equal(t, http.StatusOK, p.revalidate("path=/age").Status)
-	inRange("replaced without Age", age(ruleStored(t, p, o, "/age")), 0, 1)
+	inRange("replaced without Age", age(assertStored(t, p, o, "/age")), 0, 1)
 
 	for i, bad := range []string{"abc", "-5", "1.5", "", " ", "0x10", "1e3"} {
 		setAge(bad)
 		path := fmt.Sprintf("/age/bad/%d", i)
 		p.get(path)
-		inRange(fmt.Sprintf("origin Age %q", bad), age(ruleStored(t, p, o, path)), 0, 1)
+		inRange(fmt.Sprintf("origin Age %q", bad), age(assertStored(t, p, o, path)), 0, 1)
 	}
 	setAge("99999999999999999999")
 	p.get("/age/huge")
-	assert.GreaterOrEqual(t, age(ruleStored(t, p, o, "/age/huge")), int64(2147483648), "an Age too large to represent counts as 2^31")
+	assert.GreaterOrEqual(t, age(assertStored(t, p, o, "/age/huge")), int64(2147483648), "an Age too large to represent counts as 2^31")
 }
 
 // -------------------------------------------------- conditional requests
@@ -475,14 +455,14 @@ func TestRuleConditionalAnswersForStrongAndWeakValidators(t *testing.T) {
 		}
 		io.WriteString(w, strings.Repeat("<p>conditional</p>", 10))
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 
 	// The fill never forwards the visitor's conditions; the visitor still
 	// gets its 304, and the page is stored whole.
 	fill := p.get("/cond/strong", "If-None-Match", `"v1"`, "If-Modified-Since", lastMod)
 	assert.Equal(t, http.StatusNotModified, fill.Status)
 	assert.Equal(t, "MISS", fill.Header.Get("X-Cache"))
-	full := ruleStored(t, p, o, "/cond/strong")
+	full := assertStored(t, p, o, "/cond/strong")
 	assert.Equal(t, http.StatusOK, full.Status)
 	assert.Equal(t, `"v1"`, full.Header.Get("ETag"), "an uncompressed body keeps its strong ETag")
 	p.get("/cond/weak")
@@ -519,7 +499,7 @@ func TestRuleConditionalAnswersForStrongAndWeakValidators(t *testing.T) {
 		for _, ae := range []string{"", "gzip"} {
 			for _, tc := range cases {
 				header := append([]string{"Accept-Encoding", ae}, tc.header...)
-				got := ruleStored(t, p, o, path, header...)
+				got := assertStored(t, p, o, path, header...)
 				assert.Equal(t, tc.want, got.Status, "%s %q", path, header)
 				if tc.want == http.StatusNotModified {
 					assert.Empty(t, got.Body)
@@ -532,12 +512,12 @@ func TestRuleConditionalAnswersForStrongAndWeakValidators(t *testing.T) {
 			assert.Equal(t, http.StatusNotModified, head.Status, "HEAD %s", path)
 		}
 	}
-	compressed := ruleStored(t, p, o, "/cond/compressed", "Accept-Encoding", "gzip")
+	compressed := assertStored(t, p, o, "/cond/compressed", "Accept-Encoding", "gzip")
 	assert.Equal(t, `W/"v1"`, compressed.Header.Get("ETag"), "a compressed body's ETag is weak")
-	notModified := ruleStored(t, p, o, "/cond/compressed", "Accept-Encoding", "gzip", "If-None-Match", `"v1"`)
+	notModified := assertStored(t, p, o, "/cond/compressed", "Accept-Encoding", "gzip", "If-None-Match", `"v1"`)
 	assert.Contains(t, notModified.Header.Get("Vary"), "Accept-Encoding", "a 304 carries the Vary of its 200")
 
 	// Only a 200 is answered 304; a stored 404 stays a 404.
-	missing := ruleStored(t, p, o, "/cond/missing", "If-None-Match", `"v1"`)
+	missing := assertStored(t, p, o, "/cond/missing", "If-None-Match", `"v1"`)
 	assert.Equal(t, http.StatusNotFound, missing.Status)
 }

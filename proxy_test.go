@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,7 +17,7 @@ import (
 // origin cannot answer at all.
 func TestStoredPageIsServedWhileOriginIsBlocked(t *testing.T) {
 	o := newTestOrigin(t, page("<h1>hello</h1>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 
 	first := p.get("/hello")
 	assert.Equal(t, "MISS", first.Header.Get("X-Cache"))
@@ -48,7 +47,7 @@ func TestConcurrentMissesShareOneFetch(t *testing.T) {
 		<-release
 		io.WriteString(w, "shared")
 	})
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 
 	const n = 20
 	var wg sync.WaitGroup
@@ -77,28 +76,12 @@ func TestConcurrentMissesShareOneFetch(t *testing.T) {
 	}
 }
 
-// waitForRequests waits until the proxy is answering n page requests at
-// once, as its isrproxy_requests_in_flight gauge says.
-func waitForRequests(t *testing.T, p *instance, n int) {
-	t.Helper()
-	want := fmt.Sprintf("isrproxy_requests_in_flight %d\n", n)
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(p.Admin + "/metrics")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return strings.Contains(string(b), want)
-	}, 10*time.Second, 5*time.Millisecond, "waiting for %d requests in flight", n)
-}
-
 // A client without gzip gets the stored gzip bytes decompressed; one with
 // gzip gets them as stored.
 func TestCompressionFollowsAcceptEncoding(t *testing.T) {
 	body := strings.Repeat("<p>compress me</p>", 100)
 	o := newTestOrigin(t, page(body))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 
 	gz := p.get("/c", "Accept-Encoding", "gzip, deflate, br")
 	assert.Equal(t, "gzip", gz.Header.Get("Content-Encoding"))
@@ -125,7 +108,7 @@ func TestCompressionFollowsAcceptEncoding(t *testing.T) {
 // carry the secret to the origin and answer 200 without revalidating.
 func TestRevalidatePathSpellingsReachTheAPI(t *testing.T) {
 	o := newTestOrigin(t, page("<p>page</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/x")
 	hits := o.hits.Load()
 	for _, target := range []string{"//api/revalidate", "/api//revalidate", "/api/./revalidate", "/api/x/../revalidate", "/api/revalidate/"} {

@@ -51,7 +51,7 @@ func TestRevalidateReadYourWrites(t *testing.T) {
 	v := &versioned{}
 	v.version.Store(1)
 	o := newTestOrigin(t, v.handler)
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 
 	assert.Equal(t, "<p>/events/42 version 1</p>", p.get("/events/42").Body)
 	for version := int64(2); version <= 5; version++ {
@@ -121,7 +121,7 @@ func (g *gatedOrigin) handler(w http.ResponseWriter, r *http.Request) {
 func TestRevalidateNeverPiggybacksOnAFillInFlight(t *testing.T) {
 	g := newGatedOrigin("old", 1)
 	o := newTestOrigin(t, g.handler)
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 
 	fillDone := make(chan answer)
 	go func() {
@@ -157,7 +157,7 @@ func TestRevalidateNeverPiggybacksOnAFillInFlight(t *testing.T) {
 func TestNewerRevalidationWins(t *testing.T) {
 	g := newGatedOrigin("v1", 2) // request 2 is the first revalidation's refetch
 	o := newTestOrigin(t, g.handler)
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	require.Equal(t, "v1", p.get("/n").Body)
 
 	g.setBody("v2-slow")
@@ -180,7 +180,7 @@ func TestNewerRevalidationWins(t *testing.T) {
 func TestNoStaleOrSlowWindowDuringRefetch(t *testing.T) {
 	g := newGatedOrigin("old", 2)
 	o := newTestOrigin(t, g.handler)
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	require.Equal(t, "old", p.get("/w").Body)
 
 	g.setBody("new")
@@ -238,7 +238,7 @@ func TestFailedRefetchKeepsTheLastGoodPage(t *testing.T) {
 	for _, f := range failures {
 		t.Run(f.name, func(t *testing.T) {
 			o := newTestOrigin(t, page("good page"))
-			p := startProxy(t, o, map[string]string{"ORIGIN_TIMEOUT": "300ms"})
+			p := startProxy(t, o.URL, map[string]string{"ORIGIN_TIMEOUT": "300ms"})
 			require.Equal(t, "good page", p.get("/k").Body)
 
 			o.set(f.handler)
@@ -277,7 +277,7 @@ func hijackClose(w http.ResponseWriter) {
 func TestSoftRevalidationServesStaleAndRefetchesOnce(t *testing.T) {
 	g := newGatedOrigin("old", 2)
 	o := newTestOrigin(t, g.handler)
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	require.Equal(t, "old", p.get("/s").Body)
 
 	res := decodeAPI(t, p.revalidate("path=/s&mode=soft"))
@@ -306,7 +306,7 @@ func TestSoftRevalidationServesStaleAndRefetchesOnce(t *testing.T) {
 func TestPurgeRemovesThePage(t *testing.T) {
 	v := &versioned{}
 	o := newTestOrigin(t, v.handler)
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	p.get("/gone")
 	v.version.Store(7)
 	res := decodeAPI(t, p.revalidate("path=/gone&mode=purge"))
@@ -321,7 +321,7 @@ func TestPurgeRemovesThePage(t *testing.T) {
 func TestRevalidateByTagAndPrefix(t *testing.T) {
 	v := &versioned{}
 	o := newTestOrigin(t, v.handler)
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	for _, path := range []string{"/blog/a", "/blog/b", "/about"} {
 		p.get(path)
 	}
@@ -351,7 +351,7 @@ func TestTimeBasedRevalidationAndNegativeHealing(t *testing.T) {
 		}
 		http.NotFound(w, r)
 	})
-	p := startProxy(t, o, map[string]string{"NEGATIVE_TTL": "50ms", "REVALIDATE_AFTER": "50ms"})
+	p := startProxy(t, o.URL, map[string]string{"NEGATIVE_TTL": "50ms", "REVALIDATE_AFTER": "50ms"})
 	assert.Equal(t, http.StatusNotFound, p.get("/later").Status)
 	assert.Equal(t, "HIT", p.get("/later").Header.Get("X-Cache"), "a 404 is stored")
 
@@ -377,7 +377,7 @@ func TestStressReadersAndRevalidations(t *testing.T) {
 		// The version is written at both ends: a torn page shows two.
 		fmt.Fprintf(w, "v=%d|%s|v=%d", n, strings.Repeat("x", 4000), n)
 	})
-	p := startProxy(t, o, map[string]string{"LOG_LEVEL": "warn"})
+	p := startProxy(t, o.URL, map[string]string{"LOG_LEVEL": "warn"})
 	paths := []string{"/s/0", "/s/1", "/s/2"}
 	for _, path := range paths {
 		p.get(path)
@@ -467,7 +467,7 @@ func TestPurgeAndSoftMarkOutliveFetchesInFlight(t *testing.T) {
 			// Counted when the fetch ends, just before its result is
 			// stored or dropped: then leave it a moment to land.
 			require.Eventually(t, func() bool { // no require in here: it runs on another goroutine
-				v, err := faultMetricErr(p.Admin, `isrproxy_origin_requests_total{reason="refetch",status="200"}`)
+				v, err := metricErr(p.Admin, `isrproxy_origin_requests_total{reason="refetch",status="200"}`)
 				return err == nil && v == 1
 			}, 5*time.Second, 5*time.Millisecond)
 			time.Sleep(100 * time.Millisecond) // a margin for the bug to show, never a false failure
@@ -505,7 +505,7 @@ func TestPurgeAndSoftMarkOutliveFetchesInFlight(t *testing.T) {
 		for _, m := range []struct{ mode, want string }{{"purge", "MISS"}, {"soft", "STALE"}} {
 			t.Run(tc.name+"/"+m.mode, func(t *testing.T) {
 				g := newGatedOrigin("v1", tc.gated)
-				p := startProxy(t, newTestOrigin(t, g.handler), nil)
+				p := startProxy(t, newTestOrigin(t, g.handler).URL, nil)
 				land := tc.start(t, p, g)
 				g.setBody("v3")
 				require.Equal(t, http.StatusOK, p.revalidate("path=/k&mode="+m.mode).Status)
@@ -540,7 +540,7 @@ func TestTagAndPrefixRevalidationsReachFirstFillsInFlight(t *testing.T) {
 				w.Header().Set("Cache-Tag", "news")
 				g.handler(w, r)
 			})
-			p := startProxy(t, o, nil)
+			p := startProxy(t, o.URL, nil)
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
@@ -571,7 +571,7 @@ func TestRequestAfterPurgeDoesNotJoinAnOlderFill(t *testing.T) {
 		t.Run(invalidate, func(t *testing.T) {
 			g := newGatedOrigin("v1", 1)
 			o := newTestOrigin(t, g.handler)
-			p := startProxy(t, o, nil)
+			p := startProxy(t, o.URL, nil)
 			t.Cleanup(func() { close(g.gates[1]) })
 			go func() {
 				resp, err := p.client.Get(p.URL + "/bt") // the old fill, held
