@@ -1,5 +1,10 @@
 package main
 
+// The core promises end to end: a stored page is answered from memory even
+// while the origin is blocked, concurrent misses share one fetch, the
+// answer's encoding follows Accept-Encoding, and the revalidate API is
+// reached however a CMS spells its path.
+
 import (
 	"compress/gzip"
 	"fmt"
@@ -13,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Promise 1: once stored, a page is answered from memory, even while the
+// Once stored, a page is answered from memory, even while the
 // origin cannot answer at all.
 func TestStoredPageIsServedWhileOriginIsBlocked(t *testing.T) {
 	o := newTestOrigin(t, page("<h1>hello</h1>"))
@@ -38,7 +43,7 @@ func TestStoredPageIsServedWhileOriginIsBlocked(t *testing.T) {
 	assert.EqualValues(t, 1, o.hits.Load())
 }
 
-// Promise 7: concurrent misses for one key cause one origin request.
+// Concurrent misses for one key cause one origin request.
 func TestConcurrentMissesShareOneFetch(t *testing.T) {
 	release := make(chan struct{})
 	arrived := make(chan struct{}, 100)

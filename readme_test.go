@@ -1,5 +1,7 @@
 package main
 
+// The README's examples work as written.
+
 import (
 	"net/http"
 	"os"
