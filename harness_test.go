@@ -1,5 +1,10 @@
 package main
 
+// The shared harness of the end-to-end tests: isrproxy started in-process
+// through run() on loopback, scripted origins (an httptest one, and a raw one
+// that can misbehave at the byte level), clients, and the assertions every
+// rule file uses.
+
 import (
 	"bufio"
 	"bytes"
