@@ -1,5 +1,7 @@
 package main
 
+// The README's examples work as written.
+
 import (
 	"net/http"
 	"os"
@@ -20,7 +22,7 @@ func TestReadmeJSONExamplesAreAccepted(t *testing.T) {
 	require.NotEmpty(t, blocks, "README.md has JSON examples")
 
 	o := newTestOrigin(t, page("<p>a page</p>"))
-	p := startProxy(t, o, nil)
+	p := startProxy(t, o.URL, nil)
 	for _, b := range blocks {
 		res := p.request(http.MethodPost, "/api/revalidate", strings.NewReader(b[1]),
 			"Authorization", "Bearer "+apiSecret, "Content-Type", "application/json")

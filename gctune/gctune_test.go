@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// TestGCPercentFor: the heap may grow by the same headroom whatever its
+// The heap may grow by the same headroom whatever its
 // size, within 10 % and 1000 % of the live heap.
 func TestGCPercentFor(t *testing.T) {
 	assert.Equal(t, 1000, gcPercentFor(0))
