@@ -125,6 +125,18 @@ func TestEachBadVariableIsReportedByName(t *testing.T) {
 		"SHUTDOWN_TIMEOUT":       "25",
 		"LOG_LEVEL":              "INFO",
 		"LOG_FORMAT":             "JSON",
+		"REVALIDATE_SECRET_FILE": "/nonexistent/secret",
+		"KEEP_QUERY_PARAMS":      "a=b",
+		"BYPASS_PATHS":           "wp-admin/*",
+		"COMPRESS_MIN_BYTES":     "-1",
+		"UNSAFE_INVALIDATION":    "hard",
+		"TAG_HEADERS":            "Cache Tag",
+		"TLS_ADDR":               "8443",
+		"ACME_DOMAINS":           "*.example.com",
+		"ACME_EMAIL":             "admin",
+		"ACME_CA":                "http://ca.example/directory",
+		"HTTPS_REDIRECT":         "on",
+		"TRUSTED_PROXIES":        "10.0.0.0/33",
 	}
 	for name, value := range bad {
 		environ := exitValidEnviron()

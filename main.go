@@ -33,6 +33,7 @@ import (
 
 	"github.com/isrproxy/isrproxy/cache"
 	"github.com/isrproxy/isrproxy/coalesce"
+	"github.com/isrproxy/isrproxy/config"
 	"github.com/isrproxy/isrproxy/demo"
 	"github.com/isrproxy/isrproxy/framing"
 	"github.com/isrproxy/isrproxy/proxy"
@@ -64,7 +65,7 @@ func cli(ctx context.Context, args []string, environ map[string]string, stdout, 
 		fmt.Fprintf(stderr, "isrproxy: unknown command %q (want serve, demo or healthcheck)\n", cmd)
 		return 2
 	}
-	var cfgErr *ConfigError
+	var cfgErr *config.Error
 	switch {
 	case err == nil:
 		return 0
@@ -88,14 +89,14 @@ type Listeners struct {
 // run serves until ctx ends, then shuts down gracefully. ready, if not nil,
 // learns the listening addresses.
 func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready func(Listeners)) error {
-	cfg, err := LoadConfig(environ)
+	cfg, err := config.Load(environ)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg, stdout)
 	if _, set := environ["GOMEMLIMIT"]; !set {
 		// Promise 8: the heap is kept near the page budget plus headroom.
-		debug.SetMemoryLimit(cfg.CacheMaxBytes + 96<<20)
+		debug.SetMemoryLimit(int64(cfg.CacheMaxBytes) + 96<<20)
 	}
 	if _, set := environ["GOGC"]; !set {
 		go tuneGC(ctx) // a fixed headroom above the stored pages
@@ -108,27 +109,27 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	// A sixteenth of the budget (at most 64 MiB) keeps decompressed copies of
 	// pages that clients without gzip ask for again and again; the pages
 	// themselves get the rest, so the two together stay within the budget.
-	decompressed := min(cfg.CacheMaxBytes/16, 64<<20)
-	store, err = cache.New(metrics.StoreHooks(cache.Config{MaxBytes: cfg.CacheMaxBytes - decompressed}))
+	decompressed := min(int64(cfg.CacheMaxBytes)/16, 64<<20)
+	store, err = cache.New(metrics.StoreHooks(cache.Config{MaxBytes: int64(cfg.CacheMaxBytes) - decompressed}))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 
 	pages, err := proxy.New(proxy.Options{
-		Origin:                cfg.OriginURL,
+		Origin:                cfg.OriginURL.URL(),
 		OriginHost:            cfg.OriginHost,
 		Store:                 store,
-		OriginTimeout:         cfg.OriginTimeout,
-		MaxObjectBytes:        cfg.MaxObjectBytes,
+		OriginTimeout:         time.Duration(cfg.OriginTimeout),
+		MaxObjectBytes:        int64(cfg.MaxObjectBytes),
 		CacheStatuses:         cfg.CacheStatuses,
 		CompressTypes:         cfg.CompressTypes,
 		BypassCookies:         cache.NewMatcher(cfg.BypassCookies),
 		IgnoreParams:          cache.NewMatcher(cfg.IgnoreQueryParams),
 		AllowedHosts:          cfg.AllowedHosts,
-		RevalidateAfter:       cfg.RevalidateAfter,
-		NegativeTTL:           cfg.NegativeTTL,
-		PassTTL:               cfg.PassTTL,
+		RevalidateAfter:       time.Duration(cfg.RevalidateAfter),
+		NegativeTTL:           time.Duration(cfg.NegativeTTL),
+		PassTTL:               time.Duration(cfg.PassTTL),
 		OriginMaxConcurrency:  cfg.OriginMaxConcurrency,
 		RevalidateConcurrency: cfg.RevalidateConcurrency,
 		DecompressedBytes:     decompressed,
@@ -204,8 +205,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		return fmt.Errorf("serving: %w", err)
 	}
 	draining.Store(true)
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	log.Info("shutting down", "timeout", time.Duration(cfg.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
 	defer cancel()
 	if err := shutdown(sctx, public, &active); err != nil {
 		// SHUTDOWN_TIMEOUT is spent: the requests still running (a client
@@ -304,7 +305,7 @@ func serve(s *http.Server, ln net.Listener) error {
 	return nil
 }
 
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	w = newRedactingWriter(w, string(cfg.RevalidateSecret))
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "text" {
@@ -356,7 +357,7 @@ Ctrl-C stops it.
 func healthcheck(environ map[string]string) error {
 	addr := environ["ADMIN_ADDR"]
 	if addr == "" {
-		addr = ":9090"
+		addr = config.DefaultAdminAddr
 	}
 	if addr == "off" {
 		return errors.New("healthcheck: ADMIN_ADDR is off")

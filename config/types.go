@@ -160,23 +160,24 @@ func redactUserinfo(s string) string {
 // "[redacted]". Use string(s) to read the value.
 type Secret string
 
-const redacted = "[redacted]"
+// Redacted is what a Secret shows instead of its value.
+const Redacted = "[redacted]"
 
 // String returns "[redacted]".
-func (Secret) String() string { return redacted }
+func (Secret) String() string { return Redacted }
 
 // GoString returns "[redacted]", so %#v does not show the value either.
-func (Secret) GoString() string { return redacted }
+func (Secret) GoString() string { return Redacted }
 
 // Format prints "[redacted]" whatever the verb (%d and %x included).
-func (Secret) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
+func (Secret) Format(f fmt.State, _ rune) { io.WriteString(f, Redacted) }
 
 // LogValue returns "[redacted]" (slog.LogValuer).
-func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+func (Secret) LogValue() slog.Value { return slog.StringValue(Redacted) }
 
 // MarshalText returns "[redacted]", so JSON (slog's JSON handler included)
 // does not show the value.
-func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+func (Secret) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
 
 // Size is a number of bytes. As text it is an integer, optionally followed
 // by B, KiB, MiB or GiB ("1048576", "512KiB", "256MiB"), or by nginx's k, m
