@@ -95,7 +95,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	}
 	log := newLogger(cfg, stdout)
 	if _, set := environ["GOMEMLIMIT"]; !set {
-		// Promise 8: the heap is kept near the page budget plus headroom.
+		// The heap is kept near the page budget plus headroom, so the
+		// process stays within a container memory limit sized for the budget.
 		debug.SetMemoryLimit(int64(cfg.CacheMaxBytes) + 96<<20)
 	}
 	if _, set := environ["GOGC"]; !set {

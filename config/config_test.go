@@ -5,13 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/isrproxy/isrproxy/purge"
 )
 
 const testSecret = "0123456789abcdef-very-secret"
@@ -183,6 +189,53 @@ func TestLoadValues(t *testing.T) {
 			func(c Config) any { return c.LogLevel }, Level(slog.LevelWarn)},
 		{"log error", testEnviron("LOG_LEVEL", "error"),
 			func(c Config) any { return c.LogLevel }, Level(slog.LevelError)},
+		{"keep params", testEnviron("KEEP_QUERY_PARAMS", " p, page_id ,s,cat,paged,utm_*"),
+			func(c Config) any { return c.KeepQueryParams }, ParamPatterns{"p", "page_id", "s", "cat", "paged", "utm_*"}},
+		{"keep params off keeps all", testEnviron("KEEP_QUERY_PARAMS", "OFF"),
+			func(c Config) any { return c.KeepQueryParams }, ParamPatterns(nil)},
+		{"bypass paths", testEnviron("BYPASS_PATHS", " /wp-admin/* , /login,/a%20b"),
+			func(c Config) any { return c.BypassPaths }, PathPatterns{"/wp-admin/*", "/login", "/a%20b"}},
+		{"bypass paths off", testEnviron("BYPASS_PATHS", "off"),
+			func(c Config) any { return c.BypassPaths }, PathPatterns(nil)},
+		{"bypass path root prefix", testEnviron("BYPASS_PATHS", "/*"),
+			func(c Config) any { return c.BypassPaths }, PathPatterns{"/*"}},
+		{"bypass cookies new default kept when other lists change", testEnviron("IGNORE_QUERY_PARAMS", "off"),
+			func(c Config) any { return len(c.BypassCookies) }, 7},
+		{"compress min bytes nginx", testEnviron("COMPRESS_MIN_BYTES", "4k"),
+			func(c Config) any { return c.CompressMinBytes }, Size(4 << 10)},
+		{"compress min bytes zero", testEnviron("COMPRESS_MIN_BYTES", "0"),
+			func(c Config) any { return c.CompressMinBytes }, Size(0)},
+		{"cache sizes nginx", testEnviron("CACHE_MAX_BYTES", "1g", "MAX_OBJECT_BYTES", "16M"),
+			func(c Config) any { return [2]Size{c.CacheMaxBytes, c.MaxObjectBytes} }, [2]Size{1 << 30, 16 << 20}},
+		{"unsafe invalidation strict", testEnviron("UNSAFE_INVALIDATION", "strict"),
+			func(c Config) any { return c.UnsafeInvalidation }, "strict"},
+		{"unsafe invalidation off", testEnviron("UNSAFE_INVALIDATION", "off"),
+			func(c Config) any { return c.UnsafeInvalidation }, "off"},
+		{"tag headers canonical", testEnviron("TAG_HEADERS", "x-tags, surrogate-key ,X-TAGS"),
+			func(c Config) any { return c.TagHeaders }, HeaderNames{"X-Tags", "Surrogate-Key"}},
+		{"tag headers off", testEnviron("TAG_HEADERS", "off"),
+			func(c Config) any { return c.TagHeaders }, HeaderNames(nil)},
+		{"trusted proxies", testEnviron("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7 ,::1, 2001:db8::/32, 172.16.5.4/12"),
+			func(c Config) any { return c.TrustedProxies },
+			Prefixes{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"),
+				netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("172.16.0.0/12")}},
+		{"trusted proxies off", testEnviron("TRUSTED_PROXIES", "off"),
+			func(c Config) any { return c.TrustedProxies }, Prefixes(nil)},
+		{"tls files", testEnviron("TLS_CERT_FILE", "/certs/chain.pem", "TLS_KEY_FILE", "/certs/key.pem", "TLS_ADDR", ":443"),
+			func(c Config) any { return []any{c.TLSEnabled(), c.TLSAddr, c.HTTPSRedirect} }, []any{true, ":443", SwitchOn}},
+		{"acme", testEnviron("ACME_DOMAINS", "Example.com., www.example.com,example.com", "ACME_EMAIL", "ops@example.com",
+			"ACME_CA", "https://localhost:14000/dir", "ACME_CA_ROOT", "/pebble/root.pem", "ACME_STORAGE", "/data/acme"),
+			func(c Config) any {
+				return []any{c.TLSEnabled(), c.ACMEDomains, c.ACMEEmail, c.ACMECA, c.ACMECARoot, c.ACMEStorage, c.HTTPSRedirect}
+			},
+			[]any{true, Domains{"example.com", "www.example.com"}, "ops@example.com", "https://localhost:14000/dir",
+				"/pebble/root.pem", "/data/acme", SwitchOn}},
+		{"https redirect off with tls", testEnviron("ACME_DOMAINS", "example.com", "HTTPS_REDIRECT", "OFF"),
+			func(c Config) any { return c.HTTPSRedirect }, SwitchOff},
+		{"https redirect off without tls", testEnviron("HTTPS_REDIRECT", "off"),
+			func(c Config) any { return c.HTTPSRedirect }, SwitchOff},
+		{"tls addr like listen addr without tls", testEnviron("TLS_ADDR", ":8080"),
+			func(c Config) any { return c.TLSEnabled() }, false},
 		{"unknown variables ignored", testEnviron("PATH", "/bin", "ORIGIN", "x"),
 			func(c Config) any { return c.ListenAddr }, ":8080"},
 	}
@@ -288,6 +341,39 @@ func TestLoadBadValues(t *testing.T) {
 		{"LOG_LEVEL", "warning", `LOG_LEVEL: "warning" must be one of debug, info, warn, error`},
 		{"LOG_FORMAT", "JSON", `LOG_FORMAT: "JSON" must be one of json, text`},
 		{"LOG_FORMAT", "logfmt", `LOG_FORMAT: "logfmt" must be one of json, text`},
+		{"CACHE_MAX_BYTES", "1.5g", `CACHE_MAX_BYTES: "1.5g" is not a size (use bytes or an integer with KiB, MiB or GiB)`},
+		{"MAX_OBJECT_BYTES", "256m", `MAX_OBJECT_BYTES: "256m" must be less than CACHE_MAX_BYTES ("256MiB")`},
+		{"KEEP_QUERY_PARAMS", "p,a=b", `KEEP_QUERY_PARAMS: "a=b" is not a query parameter name`},
+		{"KEEP_QUERY_PARAMS", "pa*ge", `KEEP_QUERY_PARAMS: "pa*ge" may hold "*" only as its last character`},
+		{"BYPASS_PATHS", "wp-admin/*", `BYPASS_PATHS: "wp-admin/*" must start with "/"`},
+		{"BYPASS_PATHS", "/a*/b", `BYPASS_PATHS: "/a*/b" may hold "*" only as its last character`},
+		{"BYPASS_PATHS", "/a b", `BYPASS_PATHS: "/a b" is not a path (no spaces, control characters, "?" or "#")`},
+		{"BYPASS_PATHS", "/a?b=1", `BYPASS_PATHS: "/a?b=1" is not a path (no spaces, control characters, "?" or "#")`},
+		{"COMPRESS_MIN_BYTES", "-1", `COMPRESS_MIN_BYTES: "-1" must not be negative`},
+		{"COMPRESS_MIN_BYTES", "1KB", `COMPRESS_MIN_BYTES: "1KB" is not a size (use bytes or an integer with KiB, MiB or GiB)`},
+		{"UNSAFE_INVALIDATION", "hard", `UNSAFE_INVALIDATION: "hard" must be one of soft, strict, off`},
+		{"UNSAFE_INVALIDATION", "Soft", `UNSAFE_INVALIDATION: "Soft" must be one of soft, strict, off`},
+		{"TAG_HEADERS", "Cache Tag", `TAG_HEADERS: "Cache Tag" is not a header name`},
+		{"TAG_HEADERS", "X-Tags:", `TAG_HEADERS: "X-Tags:" is not a header name`},
+		{"TRUSTED_PROXIES", "10.0.0.0/33", `TRUSTED_PROXIES: "10.0.0.0/33" is not an IP address or network (use CIDR notation, e.g. "10.0.0.0/8")`},
+		{"TRUSTED_PROXIES", "lb.internal", `TRUSTED_PROXIES: "lb.internal" is not an IP address or network (use CIDR notation, e.g. "10.0.0.0/8")`},
+		{"TRUSTED_PROXIES", "fe80::1%eth0", `TRUSTED_PROXIES: "fe80::1%eth0" is not an IP address or network (use CIDR notation, e.g. "10.0.0.0/8")`},
+		{"TLS_ADDR", "8443", `TLS_ADDR: "8443" is not a listen address (use host:port, e.g. ":8443")`},
+		{"TLS_ADDR", "off", `TLS_ADDR: "off" is not allowed: leave TLS_CERT_FILE, TLS_KEY_FILE and ACME_DOMAINS empty for no HTTPS`},
+		{"TLS_CERT_FILE", "/c.pem", `TLS_KEY_FILE: is required when TLS_CERT_FILE is set`},
+		{"TLS_KEY_FILE", "/k.pem", `TLS_CERT_FILE: is required when TLS_KEY_FILE is set`},
+		{"ACME_DOMAINS", "*.example.com", `ACME_DOMAINS: "*.example.com" is not a domain name (use a name such as "www.example.com", without port or "*")`},
+		{"ACME_DOMAINS", "example.com:443", `ACME_DOMAINS: "example.com:443" is not a domain name (use a name such as "www.example.com", without port or "*")`},
+		{"ACME_DOMAINS", "10.0.0.1", `ACME_DOMAINS: "10.0.0.1" is not a domain name (use a name such as "www.example.com", without port or "*")`},
+		{"ACME_DOMAINS", "my_app.example.com", `ACME_DOMAINS: "my_app.example.com" is not a domain name (use a name such as "www.example.com", without port or "*")`},
+		{"ACME_DOMAINS", "Off", `ACME_DOMAINS: "Off" is not a domain name (leave ACME_DOMAINS empty for no ACME certificates)`},
+		{"ACME_EMAIL", "admin", `ACME_EMAIL: "admin" is not an email address (use name@example.com)`},
+		{"ACME_EMAIL", "Ops <ops@example.com>", `ACME_EMAIL: "Ops <ops@example.com>" is not an email address (use name@example.com)`},
+		{"ACME_CA", "http://ca.example/dir", `ACME_CA: "http://ca.example/dir" is not an https URL (e.g. "https://acme-staging-v02.api.letsencrypt.org/directory")`},
+		{"ACME_CA", "ca.example/dir", `ACME_CA: "ca.example/dir" is not an https URL (e.g. "https://acme-staging-v02.api.letsencrypt.org/directory")`},
+		{"ACME_CA", "https://u:hunter2@ca.example/dir", `ACME_CA: "https://xxxxx@ca.example/dir" must not hold user info`},
+		{"HTTPS_REDIRECT", "on", `HTTPS_REDIRECT: "on" needs HTTPS: set TLS_CERT_FILE and TLS_KEY_FILE, or ACME_DOMAINS`},
+		{"HTTPS_REDIRECT", "yes", `HTTPS_REDIRECT: "yes" must be on or off`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -295,7 +381,7 @@ func TestLoadBadValues(t *testing.T) {
 			problems := loadProblems(t, testEnviron(tt.name, tt.value))
 			assert.Equal(t, []string{tt.want}, problems)
 			for _, p := range problems {
-				assert.True(t, strings.HasPrefix(p, tt.name+": "), "problem %q does not start with the variable", p)
+				assert.Contains(t, p, tt.name, "problem %q does not name the variable", p)
 			}
 		})
 	}
@@ -462,4 +548,178 @@ func TestErrorError(t *testing.T) {
 	t.Parallel()
 	err := &Error{Problems: []string{"A: one", "B: two"}}
 	assert.Equal(t, "A: one\nB: two", err.Error())
+}
+
+func TestLoadTLSCombinations(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"files and acme", testEnviron("TLS_CERT_FILE", "/c.pem", "TLS_KEY_FILE", "/k.pem", "ACME_DOMAINS", "example.com"),
+			[]string{"ACME_DOMAINS: cannot be used together with TLS_CERT_FILE and TLS_KEY_FILE (certificates come from the files or from ACME, not both)"}},
+		{"redirect on with half the files names only the missing file",
+			testEnviron("TLS_CERT_FILE", "/c.pem", "HTTPS_REDIRECT", "on"),
+			[]string{"TLS_KEY_FILE: is required when TLS_CERT_FILE is set"}},
+		{"tls addr same as listen addr", testEnviron("ACME_DOMAINS", "example.com", "TLS_ADDR", ":8080"),
+			[]string{`TLS_ADDR: ":8080" is the same as LISTEN_ADDR (use another port)`}},
+		{"tls addr same as admin addr", testEnviron("ACME_DOMAINS", "example.com", "TLS_ADDR", ":9090"),
+			[]string{`TLS_ADDR: ":9090" is the same as ADMIN_ADDR (use another port)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tt.want, loadProblems(t, tt.env))
+		})
+	}
+}
+
+func TestLoadSecretFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+		return path
+	}
+	noSecret := func(pairs ...string) map[string]string {
+		environ := testEnviron(pairs...)
+		delete(environ, "REVALIDATE_SECRET")
+		return environ
+	}
+
+	t.Run("read, trailing newlines stripped", func(t *testing.T) {
+		t.Parallel()
+		for _, content := range []string{testSecret, testSecret + "\n", testSecret + "\r\n", testSecret + "\n\n"} {
+			path := write(fmt.Sprintf("ok%d", len(content)), content)
+			cfg, err := Load(noSecret("REVALIDATE_SECRET_FILE", " "+path+" "))
+			require.NoError(t, err)
+			assert.Equal(t, testSecret, string(cfg.RevalidateSecret))
+			assert.Equal(t, path, cfg.RevalidateSecretFile)
+		}
+	})
+
+	short := write("short", "hunter2\n")
+	inner := write("inner", "hunter2-hunter2\nhunter2\n")
+	spaced := write("spaced", " hunter2-hunter2-hunter2\n")
+	empty := write("empty", "\n")
+	large := write("large", strings.Repeat("x", maxSecretFile+1))
+	missing := filepath.Join(dir, "missing")
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"both set", testEnviron("REVALIDATE_SECRET_FILE", short),
+			"REVALIDATE_SECRET_FILE: cannot be used together with REVALIDATE_SECRET (set one of them)"},
+		{"missing file", noSecret("REVALIDATE_SECRET_FILE", missing),
+			fmt.Sprintf("REVALIDATE_SECRET_FILE: cannot read the secret: open %s: no such file or directory", missing)},
+		{"a directory", noSecret("REVALIDATE_SECRET_FILE", dir),
+			fmt.Sprintf("REVALIDATE_SECRET_FILE: cannot read the secret: read %s: is a directory", dir)},
+		{"short", noSecret("REVALIDATE_SECRET_FILE", short),
+			fmt.Sprintf("REVALIDATE_SECRET_FILE: the secret in %q must be at least 16 characters", short)},
+		{"two lines", noSecret("REVALIDATE_SECRET_FILE", inner),
+			fmt.Sprintf("REVALIDATE_SECRET_FILE: the secret in %q must not hold control characters", inner)},
+		{"leading space", noSecret("REVALIDATE_SECRET_FILE", spaced),
+			fmt.Sprintf("REVALIDATE_SECRET_FILE: the secret in %q must not start or end with a space (an Authorization header cannot carry it)", spaced)},
+		{"empty", noSecret("REVALIDATE_SECRET_FILE", empty), fmt.Sprintf("REVALIDATE_SECRET_FILE: %q is empty", empty)},
+		{"large", noSecret("REVALIDATE_SECRET_FILE", large),
+			fmt.Sprintf("REVALIDATE_SECRET_FILE: %q is larger than 64 KiB: not a secret", large)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			problems := loadProblems(t, tt.env)
+			assert.Equal(t, []string{tt.want}, problems)
+			assert.NotContains(t, strings.Join(problems, "\n"), "hunter2")
+		})
+	}
+}
+
+// Whatever the values, Load returns a Config or an *Error whose every line
+// names a variable, and never panics.
+func TestLoadAnyValueGivesNamedProblems(t *testing.T) {
+	t.Parallel()
+	names := map[string]bool{}
+	for _, v := range Defaults() {
+		names[v.Name] = true
+	}
+	values := []string{"off", "on", "0", "-1", "1", "x", "*", ",", " , ,", "\x00", "\r\n", "%", "[::1", "::",
+		"http://", "https://a:b@c/d?e#f", "99999999999999999999999", "1e400", "é", "/", "//", "a=b", ":", "1k", "1.5"}
+	for name := range names {
+		for _, value := range values {
+			_, err := Load(testEnviron(name, value))
+			if err == nil {
+				continue
+			}
+			var cerr *Error
+			require.ErrorAs(t, err, &cerr, "%s=%q", name, value)
+			require.NotEmpty(t, cerr.Problems, "%s=%q", name, value)
+			for _, p := range cerr.Problems {
+				variable, _, ok := strings.Cut(p, ": ")
+				assert.True(t, ok && names[variable], "%s=%q: %q does not start with a variable", name, value, p)
+			}
+		}
+	}
+}
+
+func TestLoadOrdersProblemsByVariable(t *testing.T) {
+	t.Parallel()
+	environ := map[string]string{
+		"TRUSTED_PROXIES":  "x",
+		"LOG_FORMAT":       "xml",
+		"MAX_OBJECT_BYTES": "1GiB",
+		"LISTEN_ADDR":      "off",
+		"ORIGIN_URL":       "http://o.example",
+	}
+	assert.Equal(t, []string{
+		"REVALIDATE_SECRET: is required",
+		`LISTEN_ADDR: "off" is not allowed: this listener cannot be disabled`,
+		`MAX_OBJECT_BYTES: "1GiB" must be less than CACHE_MAX_BYTES ("256MiB")`,
+		`LOG_FORMAT: "xml" must be one of json, text`,
+		`TRUSTED_PROXIES: "x" is not an IP address or network (use CIDR notation, e.g. "10.0.0.0/8")`,
+	}, loadProblems(t, environ))
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	vars := Defaults()
+	var names []string
+	defaults := map[string]string{}
+	for _, v := range vars {
+		names = append(names, v.Name)
+		defaults[v.Name] = v.Default
+	}
+	assert.Equal(t, []string{"ORIGIN_URL", "REVALIDATE_SECRET", "REVALIDATE_SECRET_FILE", "LISTEN_ADDR", "ADMIN_ADDR",
+		"REVALIDATE_PATH", "CACHE_MAX_BYTES", "MAX_OBJECT_BYTES", "ORIGIN_TIMEOUT", "REVALIDATE_CONCURRENCY",
+		"REVALIDATE_AFTER", "CACHE_STATUSES", "NEGATIVE_TTL", "PASS_TTL", "BYPASS_COOKIES", "ALLOWED_HOSTS",
+		"ORIGIN_MAX_CONCURRENCY", "IGNORE_QUERY_PARAMS", "KEEP_QUERY_PARAMS", "BYPASS_PATHS", "COMPRESS_TYPES",
+		"COMPRESS_MIN_BYTES", "ORIGIN_HOST", "UNSAFE_INVALIDATION", "TAG_HEADERS", "SHUTDOWN_TIMEOUT", "LOG_LEVEL",
+		"LOG_FORMAT", "TLS_ADDR", "TLS_CERT_FILE", "TLS_KEY_FILE", "ACME_DOMAINS", "ACME_EMAIL", "ACME_CA",
+		"ACME_CA_ROOT", "ACME_STORAGE", "HTTPS_REDIRECT", "TRUSTED_PROXIES"}, names)
+
+	// The constants follow the tags, and the revalidate API's own default
+	// follows them too.
+	assert.Equal(t, DefaultListenAddr, defaults["LISTEN_ADDR"])
+	assert.Equal(t, DefaultAdminAddr, defaults["ADMIN_ADDR"])
+	assert.Equal(t, DefaultRevalidatePath, defaults["REVALIDATE_PATH"])
+	assert.Equal(t, purge.DefaultPath, DefaultRevalidatePath)
+	assert.Equal(t, "1KiB", defaults["COMPRESS_MIN_BYTES"])
+	assert.Equal(t, "", defaults["HTTPS_REDIRECT"], "its default depends on TLS")
+
+	// Setting every variable to its default changes nothing.
+	environ := testEnviron()
+	for _, v := range vars {
+		if v.Default != "" {
+			environ[v.Name] = v.Default
+		}
+	}
+	cfg, err := Load(environ)
+	require.NoError(t, err)
+	assert.Equal(t, defaultConfig(), cfg)
+
+	// Every field is read from a variable.
+	typ := reflect.TypeFor[Config]()
+	assert.Len(t, vars, typ.NumField())
 }

@@ -315,6 +315,9 @@ func (l Level) Level() slog.Level { return slog.Level(l) }
 // String returns the level in lower case ("info").
 func (l Level) String() string { return strings.ToLower(slog.Level(l).String()) }
 
+// MarshalText returns the level as String does.
+func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
 // Switch is an on/off variable. Its zero value, SwitchUnset, is what an
 // unset variable gives; Load resolves it to SwitchOn or SwitchOff.
 type Switch uint8
@@ -352,3 +355,6 @@ func (s Switch) String() string {
 	}
 	return ""
 }
+
+// MarshalText returns the switch as String does.
+func (s Switch) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
