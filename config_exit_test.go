@@ -1,10 +1,11 @@
 package main
 
-// Process-level tests of SPEC.md promise 10 (bad configuration: exit
-// non-zero, one line per problem naming the variable) and §7 (SIGTERM lets
-// in-flight requests finish, then exit 0). cli is driven with a map environ
-// and buffers; the SIGTERM and exit-code tests re-execute this test binary
-// as a real isrproxy process (see TestExitHelperProcess).
+// Process-level tests of bad configuration (exit non-zero, one line per
+// problem naming the variable, so an operator fixes them all in one go) and
+// of graceful stops (SIGTERM lets in-flight requests finish, then exit 0).
+// cli is driven with a map environ and buffers; the SIGTERM and exit-code
+// tests re-execute this test binary as a real isrproxy process (see
+// TestExitHelperProcess).
 
 import (
 	"bufio"
@@ -65,7 +66,7 @@ func exitLines(s string) []string {
 	return lines
 }
 
-// Promise 10: every problem is reported, one line each, naming its
+// Every problem is reported, one line each, naming its
 // variable; the exit code is non-zero and nothing panics.
 func TestBadConfigurationExitsNonZeroWithOneLinePerProblem(t *testing.T) {
 	environ := map[string]string{
@@ -99,7 +100,7 @@ func TestBadConfigurationExitsNonZeroWithOneLinePerProblem(t *testing.T) {
 	assert.NotContains(t, stderr, "panic")
 }
 
-// Promise 10: each variable, given a bad value alone, makes one line that
+// Each variable, given a bad value alone, makes one line that
 // names it and a non-zero exit.
 func TestEachBadVariableIsReportedByName(t *testing.T) {
 	bad := map[string]string{
@@ -125,6 +126,18 @@ func TestEachBadVariableIsReportedByName(t *testing.T) {
 		"SHUTDOWN_TIMEOUT":       "25",
 		"LOG_LEVEL":              "INFO",
 		"LOG_FORMAT":             "JSON",
+		"REVALIDATE_SECRET_FILE": "/nonexistent/secret",
+		"KEEP_QUERY_PARAMS":      "a=b",
+		"BYPASS_PATHS":           "wp-admin/*",
+		"COMPRESS_MIN_BYTES":     "-1",
+		"UNSAFE_INVALIDATION":    "hard",
+		"TAG_HEADERS":            "Cache Tag",
+		"TLS_ADDR":               "8443",
+		"ACME_DOMAINS":           "*.example.com",
+		"ACME_EMAIL":             "admin",
+		"ACME_CA":                "http://ca.example/directory",
+		"HTTPS_REDIRECT":         "on",
+		"TRUSTED_PROXIES":        "10.0.0.0/33",
 	}
 	for name, value := range bad {
 		environ := exitValidEnviron()
@@ -139,7 +152,7 @@ func TestEachBadVariableIsReportedByName(t *testing.T) {
 	}
 }
 
-// Promise 10: the required variables missing are each reported.
+// The required variables missing are each reported.
 func TestMissingRequiredVariablesAreReported(t *testing.T) {
 	code, _, stderr := exitCLI(t, map[string]string{})
 	assert.NotEqual(t, 0, code)
@@ -268,7 +281,7 @@ func (c *exitChild) exitCode(t *testing.T) int {
 	}
 }
 
-// §7: on SIGTERM, isrproxy stops accepting, lets an in-flight slow request
+// On SIGTERM, isrproxy stops accepting, lets an in-flight slow request
 // finish with its 200, and exits 0. Meanwhile /healthz answers 503, so a
 // load balancer stops sending visitors to a process on its way out.
 func TestSIGTERMLetsInFlightRequestFinish(t *testing.T) {
@@ -348,7 +361,7 @@ func TestSIGTERMLetsInFlightRequestFinish(t *testing.T) {
 	assert.Error(t, err, "the listener is closed")
 }
 
-// Promise 10, as a process: bad configuration exits non-zero with one line
+// As a process, bad configuration exits non-zero with one line
 // per problem on standard error, and no panic.
 func TestBadConfigurationProcessExitsNonZero(t *testing.T) {
 	if testing.Short() {
@@ -369,7 +382,7 @@ func TestBadConfigurationProcessExitsNonZero(t *testing.T) {
 	assert.NotContains(t, c.stderr.String(), "goroutine ")
 }
 
-// §7: shutdown waits for in-flight requests, not for connections that
+// Shutdown waits for in-flight requests, not for connections that
 // never carried one. Browsers open such connections ahead of need
 // (preconnect), and Go's Transport dials spares under load; net/http's
 // Shutdown counts a connection in StateNew as active for 5 s, so without

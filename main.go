@@ -26,6 +26,8 @@ import (
 
 	"github.com/isrproxy/isrproxy/admin"
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/config"
+	"github.com/isrproxy/isrproxy/forwarded"
 	"github.com/isrproxy/isrproxy/gctune"
 	"github.com/isrproxy/isrproxy/logging"
 	"github.com/isrproxy/isrproxy/metrics"
@@ -73,7 +75,7 @@ func cli(ctx context.Context, args []string, environ map[string]string, stdout, 
 		fmt.Fprintf(stderr, "isrproxy: unknown command %q\n%s", cmd, usage)
 		return 2
 	}
-	var cfgErr *ConfigError
+	var cfgErr *config.Error
 	switch {
 	case err == nil:
 		return 0
@@ -98,14 +100,14 @@ type Listeners struct {
 // learns the listening addresses. It is wiring only: each part is built
 // from the configuration and handed to the next.
 func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready func(Listeners)) error {
-	cfg, err := LoadConfig(environ)
+	cfg, err := config.Load(environ)
 	if err != nil {
 		return err
 	}
-	log := logging.New(stdout, string(cfg.RevalidateSecret), cfg.LogLevel, cfg.LogFormat)
+	log := logging.New(stdout, string(cfg.RevalidateSecret), cfg.LogLevel.Level(), cfg.LogFormat)
 	if _, set := environ["GOMEMLIMIT"]; !set {
 		// Bounded memory: the heap is kept near the page budget plus headroom.
-		debug.SetMemoryLimit(cfg.CacheMaxBytes + 96<<20)
+		debug.SetMemoryLimit(int64(cfg.CacheMaxBytes) + 96<<20)
 	}
 	if _, set := environ["GOGC"]; !set {
 		go gctune.Run(ctx) // a fixed headroom above the stored pages
@@ -133,27 +135,27 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	// A sixteenth of the budget (at most 64 MiB) keeps decompressed copies of
 	// pages that clients without gzip ask for again and again; the pages
 	// themselves get the rest, so the two together stay within the budget.
-	decompressed := min(cfg.CacheMaxBytes/16, 64<<20)
-	store, err = cache.New(counters.StoreHooks(cache.Config{MaxBytes: cfg.CacheMaxBytes - decompressed}))
+	decompressed := min(int64(cfg.CacheMaxBytes)/16, 64<<20)
+	store, err = cache.New(counters.StoreHooks(cache.Config{MaxBytes: int64(cfg.CacheMaxBytes) - decompressed}))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 
 	pages, err := proxy.New(proxy.Options{
-		Origin:                cfg.OriginURL,
+		Origin:                cfg.OriginURL.URL(),
 		OriginHost:            cfg.OriginHost,
 		Store:                 store,
-		OriginTimeout:         cfg.OriginTimeout,
-		MaxObjectBytes:        cfg.MaxObjectBytes,
+		OriginTimeout:         time.Duration(cfg.OriginTimeout),
+		MaxObjectBytes:        int64(cfg.MaxObjectBytes),
 		CacheStatuses:         cfg.CacheStatuses,
 		CompressTypes:         cfg.CompressTypes,
 		BypassCookies:         cache.NewMatcher(cfg.BypassCookies),
 		IgnoreParams:          cache.NewMatcher(cfg.IgnoreQueryParams),
 		AllowedHosts:          cfg.AllowedHosts,
-		RevalidateAfter:       cfg.RevalidateAfter,
-		NegativeTTL:           cfg.NegativeTTL,
-		PassTTL:               cfg.PassTTL,
+		RevalidateAfter:       time.Duration(cfg.RevalidateAfter),
+		NegativeTTL:           time.Duration(cfg.NegativeTTL),
+		PassTTL:               time.Duration(cfg.PassTTL),
 		OriginMaxConcurrency:  cfg.OriginMaxConcurrency,
 		RevalidateConcurrency: cfg.RevalidateConcurrency,
 		DecompressedBytes:     decompressed,
@@ -177,8 +179,11 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	})
 	defer api.Close()
 
+	// Behind a balancer that terminates TLS, the client and the scheme are
+	// those the trusted proxies vouch for, for everything after them.
+	trusted := forwarded.New(cfg.TrustedProxies)
 	public, err := server.Public("LISTEN_ADDR", cfg.ListenAddr,
-		proxy.AccessLog(server.Route(cfg.RevalidatePath, api, pages), log), log)
+		trusted.Handler(proxy.AccessLog(server.Route(cfg.RevalidatePath, api, pages), log)), log)
 	if err != nil {
 		return err
 	}
@@ -199,7 +204,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	for _, s := range servers {
 		go func() { errc <- s.Serve() }()
 	}
-	log.Info("isrproxy serving", "listen", addrs.Public, "admin", addrs.Admin, "origin", cfg.OriginURL.String())
+	log.Info("isrproxy serving", "listen", addrs.Public, "admin", addrs.Admin, "origin", cfg.OriginURL.URL().String())
 	if ready != nil {
 		ready(addrs)
 	}
@@ -210,8 +215,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		return fmt.Errorf("serving: %w", err)
 	}
 	adminHandler.Drain()
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	log.Info("shutting down", "timeout", time.Duration(cfg.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
 	defer cancel()
 	if err := public.Shutdown(sctx); err != nil {
 		// SHUTDOWN_TIMEOUT is spent: the requests still running (a client

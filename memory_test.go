@@ -235,4 +235,3 @@ func TestVaryVariantsStayWithinCacheMaxBytes(t *testing.T) {
 	stored := metric(t, p, "isrproxy_cache_bytes")
 	assert.LessOrEqual(t, stored, float64(1<<20), "stored bytes over CACHE_MAX_BYTES (%.1f times)", stored/(1<<20))
 }
-

@@ -154,4 +154,3 @@ func TestShutdownLeavesNothingRunningForASlowReader(t *testing.T) {
 		goleak.IgnoreAnyFunction("github.com/isrproxy/isrproxy.slowReaders.func1")) // the two readers' own goroutines
 	stop()
 }
-

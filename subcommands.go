@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/isrproxy/isrproxy/config"
 	"github.com/isrproxy/isrproxy/demo"
 )
 
@@ -103,7 +104,7 @@ Ctrl-C stops it.
 func healthcheck(environ map[string]string) error {
 	addr := environ["ADMIN_ADDR"]
 	if addr == "" {
-		addr = ":9090"
+		addr = config.DefaultAdminAddr
 	}
 	if addr == "off" {
 		return errors.New("healthcheck: ADMIN_ADDR is off")

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+
+	"github.com/isrproxy/isrproxy/config"
 )
 
 // redacted replaces the secret in log lines.
@@ -50,7 +52,7 @@ func (r *redactingWriter) Write(p []byte) (int, error) {
 func (r *redactingWriter) redact(line []byte) []byte {
 	for _, n := range r.needles {
 		if bytes.Contains(line, n) {
-			line = bytes.ReplaceAll(line, n, []byte(redacted))
+			line = bytes.ReplaceAll(line, n, []byte(config.Redacted))
 		}
 	}
 	if bytes.IndexByte(line, '%') < 0 {
@@ -86,7 +88,7 @@ func redactEscaped(line, secret []byte) []byte {
 		}
 		j += from
 		out = append(out, line[last:start[j]]...)
-		out = append(out, redacted...)
+		out = append(out, config.Redacted...)
 		last = start[j+len(secret)]
 		from = j + len(secret)
 	}
