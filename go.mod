@@ -2,6 +2,8 @@ module github.com/isrproxy/isrproxy
 
 go 1.26.0
 
+toolchain go1.26.10
+
 require (
 	github.com/caarlos0/env/v11 v11.4.2
 	github.com/dgraph-io/ristretto/v2 v2.4.2
