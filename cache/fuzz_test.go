@@ -60,7 +60,7 @@ func fuzzOriginRequest(t *testing.T, what string, key Key) {
 	}
 }
 
-// FuzzNewKey checks key normalisation (issue 4 §2): for any host, path and
+// FuzzNewKey checks key normalisation (docs/behaviour.md#cache-key): for any host, path and
 // query, NewKey never panics; when it succeeds, the key's Target is exactly
 // the origin-form request target the origin receives from ORIGIN_URL's
 // host, and the key survives the index (ParseKey inverts String).

@@ -213,7 +213,7 @@ func (s *Store) put(p *Page, admit func(*Page) bool) PutResult {
 	s.index.add(next)
 	s.rc.Set(key, next, next.cost)
 	// A new key sits in ristretto's buffer until processed, and may then be
-	// rejected (GUIDE B1): wait, then verify.
+	// rejected by its admission policy: wait, then verify.
 	s.rc.Wait()
 	if got := s.get(key); got != next {
 		s.index.removeIf(key, next.version)
@@ -234,7 +234,7 @@ func (s *Store) delete(key string) bool {
 	defer mu.Unlock()
 	had := s.get(key) != nil
 	s.rc.Del(key)
-	s.rc.Wait() // Del's policy update is queued (GUIDE B1 #15)
+	s.rc.Wait() // Del's policy update is queued too: wait for it
 	s.index.removeIf(key, 0)
 	return had
 }

@@ -63,7 +63,7 @@ func TestOlderFetchNeverReplacesNewer(t *testing.T) {
 }
 
 // Two fetches of a key not yet stored, racing: ristretto keeps the first Set
-// of a new key and rejects the second (GUIDE B1 #5); the generation must win.
+// of a new key and rejects the second (its first Set of a key is asynchronous); the generation must win.
 func TestNewerWinsARaceOnANewKey(t *testing.T) {
 	for i := range 50 {
 		s := newStore(t, 1<<20)

@@ -24,7 +24,7 @@ func fuzzIsControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // fuzzCheckPathish checks a checked path or prefix: it begins with exactly
 // one "/" and holds no scheme, authority, fragment, backslash or control
-// character, raw or escaped (SPEC §5).
+// character, raw or escaped (README.md#targets).
 func fuzzCheckPathish(t *testing.T, kind, input, path string) {
 	t.Helper()
 	switch {
@@ -104,7 +104,7 @@ func fuzzRefetchHost(t *testing.T, host string) {
 	}
 }
 
-// FuzzParseTargets checks revalidate target parsing (issue 4 §2), from
+// FuzzParseTargets checks revalidate target parsing, from
 // the query string and a JSON body: it never panics, every error is an
 // input error (a 400 naming the problem), and every accepted target stays
 // on the origin: paths and prefixes begin with exactly one "/" and hold no

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// maxBody is the largest request body accepted (SPEC: 1 MiB exactly is fine).
+// maxBody is the largest request body accepted (1 MiB exactly is fine).
 const maxBody = 1 << 20
 
 // Handler serves the revalidate API under [Options.Path]. Build it with
@@ -141,7 +141,7 @@ func (h *Handler) route(p string) (route, string) {
 	return routeNone, ""
 }
 
-// serveAPI runs the checks of SPEC §5 in order (method, lockout, secret,
+// serveAPI runs the checks in their documented order (method, lockout, secret,
 // size, input), then the revalidation itself.
 func (h *Handler) serveAPI(c *call, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {

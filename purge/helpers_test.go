@@ -238,7 +238,7 @@ type apiReply struct {
 func (e *testEnv) newReq(t *testing.T, method, target string, body io.Reader, hdr ...string) *http.Request {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, e.srv.URL+target, body)
-	assert.NoError(t, err) // not require: newReq also runs on other goroutines (GUIDE B3)
+	assert.NoError(t, err) // not require: newReq also runs on other goroutines, where FailNow must not be called
 	for i := 0; i+1 < len(hdr); i += 2 {
 		if hdr[i] == "Host" {
 			req.Host = hdr[i+1]
@@ -250,7 +250,8 @@ func (e *testEnv) newReq(t *testing.T, method, target string, body io.Reader, hd
 }
 
 // send sends req and checks what every API answer must carry. It uses
-// assert only, so tests may call it from other goroutines (GUIDE B3).
+// assert only, so tests may call it from other goroutines (require's
+// FailNow must run on the test's own goroutine).
 func (e *testEnv) send(t *testing.T, req *http.Request) apiReply {
 	t.Helper()
 	resp, err := e.srv.Client().Do(req)

@@ -10,7 +10,7 @@ import (
 )
 
 const (
-	// jobTTL is how long a finished job stays readable (SPEC: at least 10
+	// jobTTL is how long a finished job stays readable (at least 10
 	// minutes). A running job never expires.
 	jobTTL = 15 * time.Minute
 	// maxJobs bounds the job table. When it is full of unexpired jobs the

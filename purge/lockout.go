@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Lockout policy (SPEC §5): the lockoutLimit-th failure within lockoutWindow
+// Lockout policy (README.md#authentication): the lockoutLimit-th failure within lockoutWindow
 // is still a 401; from then on the address gets 429 until fewer than
 // lockoutLimit failures fall within the window.
 const (

@@ -1,4 +1,4 @@
-// Package purge serves the revalidate API (SPEC.md §5): a CMS calls
+// Package purge serves the revalidate API (README.md#the-revalidate-api): a CMS calls
 // REVALIDATE_PATH with a shared secret and names pages by path, tag or
 // prefix; the Handler checks the call, resolves the keys and has a
 // [Revalidator] refetch, mark or remove them, synchronously or as a

@@ -214,7 +214,7 @@ func isJSON(contentType string) bool {
 }
 
 // checkTarget checks a path (with an optional "?query" when withQuery) or a
-// prefix as SPEC §5 requires, and returns its escaped path and raw query.
+// prefix as the API requires (README.md#targets), and returns its escaped path and raw query.
 // Bytes that cannot appear raw in a request target (non-ASCII, space, '"',
 // '{' …) are percent-encoded the way Go's server keys a request for them
 // ([cache.EscapePath]); escapes already written are kept as they are.
@@ -342,7 +342,7 @@ func oneMode(modes []string) (revalidation.Mode, error) {
 	return mode, nil
 }
 
-// resolveHost picks the host whose pages the call names (SPEC §5): its
+// resolveHost picks the host whose pages the call names (README.md#targets): its
 // explicit host, which must be allowed; or else the request's own Host, or,
 // when that is not allowed and exactly one host is, that one.
 func (h *Handler) resolveHost(explicit string, r *http.Request) (string, error) {

@@ -20,7 +20,7 @@ const (
 	// of goroutines.
 	maxWorkers = 16
 	// asyncAbove: a call whose tags and prefixes match more distinct stored
-	// pages than this always runs as a job (SPEC §5).
+	// pages than this always runs as a job (README.md#async-jobs).
 	asyncAbove = 100
 )
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak test (issue 4, section 4): full-speed load from wrk on stored pages
+# Soak test (docs/reliability.md#soak-test): full-speed load from wrk on stored pages
 # while a revalidation of changing pages fires every 100 ms and the origin
 # fails one refetch in five. Everything runs on 127.0.0.1.
 #

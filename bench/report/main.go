@@ -469,7 +469,7 @@ func sortedKeys[V any](m map[int]V) []int {
 	return ks
 }
 
-// targets evaluates isrproxy against issue 5's targets. Nothing here fails
+// targets evaluates isrproxy against the performance targets (docs/performance.md#targets). Nothing here fails
 // the run: the machine is noisy, and the numbers are for people.
 func targets(res *results, wrk map[string]map[int]map[string]*wrkResult) []target {
 	ts := []target{}
@@ -607,7 +607,7 @@ func writeText(w io.Writer, res *results) {
 			s.QuietP99Ms, s.StormP99Ms, fmtRatio(s.P99Ratio), s.QuietRPS, s.StormRPS)
 	}
 	if len(res.Targets) > 0 {
-		fmt.Fprintln(w, "\nisrproxy against issue 5's targets")
+		fmt.Fprintln(w, "\nisrproxy against the performance targets")
 		for _, t := range res.Targets {
 			mark := "met "
 			if !t.Met {
