@@ -89,7 +89,7 @@ func invalidationWinsOverAFillInFlight(t *testing.T, mode string) {
 func TestRevalidationNeverJoinsAFillInFlight(t *testing.T) {
 	g := newGatedOrigin("old", 1)
 	o := newTestOrigin(t, g.handler)
-	p := startProxy(t, o.URL, nil)
+	p := startProxy(t, o.URL, map[string]string{"LOG_LEVEL": "debug"})
 
 	fillDone := make(chan answer)
 	go func() {
@@ -113,6 +113,9 @@ func TestRevalidationNeverJoinsAFillInFlight(t *testing.T) {
 	close(g.gates[1]) // the old fill finishes after the revalidation
 	fill := <-fillDone
 	assert.Equal(t, "old", fill.Body, "the fill's own visitor gets what it fetched")
+	assert.Equal(t, "isrproxy; fwd=miss", fill.Header.Get("Cache-Status"), "unstored")
+	// Cache-Status says "not stored"; the debug log says why, and of which key.
+	assert.Regexp(t, `"msg":"fill superseded; not stored","key":"[^"]*/race"`, p.logs.String())
 	for range 3 {
 		got := p.get("/race")
 		assert.Equal(t, "new", got.Body, "a late, older fill must not overwrite")
