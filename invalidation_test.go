@@ -283,7 +283,7 @@ func TestSoftInvalidationServesStaleWhileOneRefetchReplaces(t *testing.T) {
 // they like; no visitor waits for the origin, and the origin gets at most
 // one refetch of the page at a time, whatever the rate of POSTs.
 func TestSoftInvalidationNeverMakesVisitorsWaitNorFloodsTheOrigin(t *testing.T) {
-	const originDelay = 200 * time.Millisecond
+	const originDelay = 500 * time.Millisecond
 	var gets, inFlight, maxInFlight atomic.Int64
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
