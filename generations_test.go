@@ -19,9 +19,17 @@ import (
 )
 
 // A fill that started before a successful unsafe request and finishes
-// after it must not store what it read: the page it fetched is older than
-// the change.
+// after it must not undo the invalidation: the page it fetched is older
+// than the change. Strict: it is not stored. Soft (the default): it is
+// stored marked stale, so the next visitor starts the refetch that
+// replaces it.
 func TestInvalidationWinsOverAFillInFlight(t *testing.T) {
+	for _, mode := range []string{"strict", "soft"} {
+		t.Run(mode, func(t *testing.T) { invalidationWinsOverAFillInFlight(t, mode) })
+	}
+}
+
+func invalidationWinsOverAFillInFlight(t *testing.T, mode string) {
 	var version atomic.Int64
 	held := make(chan struct{})
 	arrived := make(chan struct{}, 1)
@@ -36,7 +44,7 @@ func TestInvalidationWinsOverAFillInFlight(t *testing.T) {
 		}
 		editable(w, r)
 	})
-	p := startProxy(t, o.URL, nil)
+	p := startProxy(t, o.URL, map[string]string{"UNSAFE_INVALIDATION": mode})
 	done := make(chan answer, 1)
 	go func() {
 		resp, err := p.client.Do(func() *http.Request {
@@ -63,8 +71,17 @@ func TestInvalidationWinsOverAFillInFlight(t *testing.T) {
 	close(held)
 	first := <-done
 	assert.Equal(t, "<p>version 0</p>", first.Body)
-	after := assertNotStored(t, p, o, "/inflight")
-	assert.Contains(t, after.Body, "version 1", "the page read before the change was stored after it")
+	if mode == "strict" {
+		after := assertNotStored(t, p, o, "/inflight")
+		assert.Contains(t, after.Body, "version 1", "the page read before the change was stored after it")
+		return
+	}
+	stale := p.get("/inflight")
+	assert.Equal(t, "STALE", stale.Header.Get("X-Cache"), "the page read before the change was stored unmarked")
+	assert.Equal(t, "<p>version 0</p>", stale.Body)
+	require.Eventually(t, func() bool { return strings.Contains(p.get("/inflight").Body, "version 1") },
+		5*time.Second, 5*time.Millisecond, "the background refetch replaces it")
+	assertStored(t, p, o, "/inflight")
 }
 
 // A revalidation never joins a fill already in flight
@@ -72,7 +89,7 @@ func TestInvalidationWinsOverAFillInFlight(t *testing.T) {
 func TestRevalidationNeverJoinsAFillInFlight(t *testing.T) {
 	g := newGatedOrigin("old", 1)
 	o := newTestOrigin(t, g.handler)
-	p := startProxy(t, o.URL, nil)
+	p := startProxy(t, o.URL, map[string]string{"LOG_LEVEL": "debug"})
 
 	fillDone := make(chan answer)
 	go func() {
@@ -96,6 +113,9 @@ func TestRevalidationNeverJoinsAFillInFlight(t *testing.T) {
 	close(g.gates[1]) // the old fill finishes after the revalidation
 	fill := <-fillDone
 	assert.Equal(t, "old", fill.Body, "the fill's own visitor gets what it fetched")
+	assert.Equal(t, "isrproxy; fwd=miss", fill.Header.Get("Cache-Status"), "unstored")
+	// Cache-Status says "not stored"; the debug log says why, and of which key.
+	assert.Regexp(t, `"msg":"fill superseded; not stored","key":"[^"]*/race"`, p.logs.String())
 	for range 3 {
 		got := p.get("/race")
 		assert.Equal(t, "new", got.Body, "a late, older fill must not overwrite")
@@ -262,7 +282,9 @@ func TestRequestAfterPurgeDoesNotJoinAnOlderFill(t *testing.T) {
 		t.Run(invalidate, func(t *testing.T) {
 			g := newGatedOrigin("v1", 1)
 			o := newTestOrigin(t, g.handler)
-			p := startProxy(t, o.URL, nil)
+			// A soft invalidation (the default) lets a later visitor join
+			// the fill, whose page is then stored marked stale.
+			p := startProxy(t, o.URL, map[string]string{"UNSAFE_INVALIDATION": "strict"})
 			t.Cleanup(func() { close(g.gates[1]) })
 			go func() {
 				resp, err := p.client.Get(p.URL + "/bt") // the old fill, held

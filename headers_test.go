@@ -120,3 +120,70 @@ func TestStoredPageKeepsOriginDate(t *testing.T) {
 	p.get("/d")
 	assert.Equal(t, date, assertStored(t, p, o, "/d").Header.Get("Date"))
 }
+
+// TAG_HEADERS: every listed header tags the page, its values split on
+// spaces and commas, and none of them ever reaches a visitor: not on a
+// MISS, a HIT (plain or gzip), a HEAD, a refetched page, an unstored
+// answer, nor a pass-through. A header left off the list is an ordinary
+// header: stored and sent.
+func TestTagHeadersTagThePageAndNeverReachVisitors(t *testing.T) {
+	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "text/html")
+		h.Set("Cache-Tag", "ct-"+strings.TrimPrefix(r.URL.Path, "/t/"))
+		h.Set("Surrogate-Key", "sk-a sk-b")
+		h.Set("Cache-Tags", "cts-a,cts-b")
+		h["X-Cache-Tags"] = []string{"xct-a", "xct-b, xct-c"}
+		h.Set("X-Kept", "kept")
+		if strings.HasSuffix(r.URL.Path, "/private") {
+			h.Set("Cache-Control", "private")
+		}
+		if strings.HasSuffix(r.URL.Path, "/down") {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		io.WriteString(w, strings.Repeat("<p>tagged</p>", 100))
+	})
+	p := startProxy(t, o.URL, nil)
+	tagHeaders := []string{"Cache-Tag", "Surrogate-Key", "Cache-Tags", "X-Cache-Tags"}
+	check := func(what string, a answer) {
+		t.Helper()
+		assert.Equal(t, "kept", a.Header.Get("X-Kept"), what)
+		for _, name := range tagHeaders {
+			assert.Empty(t, a.Header.Values(name), "%s: %s sent to a visitor", what, name)
+		}
+	}
+	check("MISS", p.get("/t/1"))
+	check("HIT", assertStored(t, p, o, "/t/1"))
+	check("HIT gzip", assertStored(t, p, o, "/t/1", "Accept-Encoding", "gzip"))
+	check("HEAD", p.request(http.MethodHead, "/t/1", nil))
+	check("BYPASS", p.get("/t/1", "Authorization", "Bearer x"))
+	check("POST", p.request(http.MethodPost, "/t/1", strings.NewReader("x")))
+	check("unstored", p.get("/t/private"))
+	check("pass-through key", p.get("/t/private"))
+	check("origin 5xx", p.get("/t/down"))
+	res := p.revalidate("path=/t/1")
+	require.Equal(t, http.StatusOK, res.Status, res.Body)
+	check("refetched", assertStored(t, p, o, "/t/1"))
+
+	// Each header tags the page, each value split on spaces and commas.
+	for _, tag := range []string{"ct-1", "sk-b", "cts-a", "cts-b", "xct-a", "xct-c"} {
+		p.get("/t/1")
+		res := p.revalidate("tag=" + tag + "&mode=purge")
+		require.Equal(t, http.StatusOK, res.Status, res.Body)
+		assert.Equal(t, "/t/1", decodeAPI(t, res).Results[0].Path, "tag %s", tag)
+		assertNotStored(t, p, o, "/t/1")
+	}
+
+	// A custom list: only its headers tag and are withheld.
+	c := startProxy(t, o.URL, map[string]string{"TAG_HEADERS": "x-cache-tags"})
+	got := c.get("/t/2")
+	assert.Empty(t, got.Header.Values("X-Cache-Tags"))
+	assert.Equal(t, "ct-2", got.Header.Get("Cache-Tag"), "not on the list: an ordinary header")
+	assert.Equal(t, "ct-2", assertStored(t, c, o, "/t/2").Header.Get("Cache-Tag"))
+	res = c.revalidate("tag=ct-2&mode=purge")
+	require.Equal(t, http.StatusOK, res.Status, res.Body)
+	assertStored(t, c, o, "/t/2")
+	res = c.revalidate("tag=xct-b&mode=purge")
+	require.Equal(t, http.StatusOK, res.Status, res.Body)
+	assertNotStored(t, c, o, "/t/2")
+}

@@ -2,7 +2,8 @@ package main
 
 // Unsafe methods pass through with their bodies and are never stored; a
 // successful one invalidates the stored page of its URL and of its
-// Location.
+// Location, as UNSAFE_INVALIDATION says: marked stale (soft, the default),
+// removed (strict), or left alone (off).
 
 import (
 	"bytes"
@@ -11,16 +12,22 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// A 2xx or 3xx answer to an unsafe method (POST, PUT, DELETE, PATCH)
-// invalidates every variant of the stored page of its URL; a failed unsafe
-// request, and a safe one, change nothing stored.
+// strictInvalidation is the env of an instance that removes what an unsafe
+// request invalidates, as RFC 9111 §4.4 says.
+var strictInvalidation = map[string]string{"UNSAFE_INVALIDATION": "strict"}
+
+// UNSAFE_INVALIDATION=strict: a 2xx or 3xx answer to an unsafe method
+// (POST, PUT, DELETE, PATCH) removes every variant of the stored page of
+// its URL; a failed unsafe request, and a safe one, change nothing stored.
 func TestSuccessfulUnsafeRequestInvalidatesThePage(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -46,7 +53,7 @@ func postToStoredURLInvalidatesIt(t *testing.T) {
 		}
 		fmt.Fprintf(w, "version %d", version.Load())
 	})
-	p := startProxy(t, o.URL, nil)
+	p := startProxy(t, o.URL, strictInvalidation)
 	p.get("/doc?id=7")
 	assert.Equal(t, "version 1", assertStored(t, p, o, "/doc?id=7").Body)
 
@@ -84,7 +91,7 @@ func failedOrSafeMethodKeepsStoredPage(t *testing.T) {
 func unsafeMethodInvalidatesStoredPage(t *testing.T) {
 	var version atomic.Int64
 	o := newTestOrigin(t, editableOrigin(&version))
-	p := startProxy(t, o.URL, nil)
+	p := startProxy(t, o.URL, strictInvalidation)
 	const host = "www.example.com"
 	store := func(path string) {
 		t.Helper()
@@ -126,9 +133,9 @@ func unsafeMethodInvalidatesStoredPage(t *testing.T) {
 	assertNotStored(t, p, o, "/inv/hosts", "Host", "other.example", "X-Lang", "en")
 }
 
-// The Location and Content-Location of a successful unsafe answer are
-// invalidated too, every variant, when they name the same host, and never
-// when they name another.
+// UNSAFE_INVALIDATION=strict: the Location and Content-Location of a
+// successful unsafe answer are removed too, every variant, when they name
+// the same host, and never when they name another.
 func TestSuccessfulUnsafeRequestInvalidatesItsLocationOnTheSameHost(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -156,7 +163,7 @@ func unsafeMethodInvalidatesItsLocation(t *testing.T) {
 		w.Header().Set("Vary", "Accept-Language")
 		fmt.Fprintf(w, "version %d %s", version.Load(), r.Header.Get("Accept-Language"))
 	})
-	p := startProxy(t, o.URL, nil)
+	p := startProxy(t, o.URL, strictInvalidation)
 	p.get("/article", "Accept-Language", "en")
 	p.get("/article", "Accept-Language", "de")
 	assertStored(t, p, o, "/article", "Accept-Language", "en")
@@ -172,7 +179,7 @@ func unsafeMethodInvalidatesItsLocation(t *testing.T) {
 func unsafeMethodInvalidatesLocationOnSameHostOnly(t *testing.T) {
 	var version atomic.Int64
 	o := newTestOrigin(t, editableOrigin(&version))
-	p := startProxy(t, o.URL, nil)
+	p := startProxy(t, o.URL, strictInvalidation)
 	const host = "www.example.com"
 	for _, tc := range []struct {
 		name, header, location, stored string
@@ -225,4 +232,140 @@ func TestPostPassesThroughWithBodyAndIsNeverStored(t *testing.T) {
 		assert.True(t, strings.HasPrefix(got.Body, m+" "), m)
 	}
 	assert.EqualValues(t, 6, o.hits.Load())
+}
+
+// UNSAFE_INVALIDATION=soft, the default: a successful unsafe request marks
+// every variant of the stored page of its URL, and of its Location on the
+// same host, stale. The next visitor gets the stored page as STALE, at
+// once, and one background refetch replaces it; a failed unsafe request
+// marks nothing.
+func TestSoftInvalidationServesStaleWhileOneRefetchReplaces(t *testing.T) {
+	var version atomic.Int64
+	o := newTestOrigin(t, editableOrigin(&version))
+	p := startProxy(t, o.URL, nil)
+	const host = "www.example.com"
+	paths := []string{"/doc?id=7", "/article"}
+	for _, path := range paths {
+		for _, lang := range []string{"en", "de"} {
+			p.get(path, "Host", host, "X-Lang", lang)
+			assertStored(t, p, o, path, "Host", host, "X-Lang", lang)
+		}
+	}
+
+	failed := p.request(http.MethodPost, "/doc?id=7", strings.NewReader("edit"),
+		"Host", host, "X-Answer-Status", "500")
+	require.Equal(t, http.StatusInternalServerError, failed.Status)
+	assertStored(t, p, o, "/doc?id=7", "Host", host, "X-Lang", "en")
+
+	post := p.request(http.MethodPost, "/doc?id=7&utm_source=x", strings.NewReader("edit"),
+		"Host", host, "X-Answer-Status", "303", "X-Answer-Location", "/article")
+	require.Equal(t, http.StatusSeeOther, post.Status)
+	assert.Equal(t, "BYPASS", post.Header.Get("X-Cache"))
+	edited := version.Load()
+	for _, path := range paths {
+		for _, lang := range []string{"en", "de"} {
+			stale := p.get(path, "Host", host, "X-Lang", lang)
+			assert.Equal(t, "STALE", stale.Header.Get("X-Cache"), "%s %s", path, lang)
+			assert.Equal(t, "isrproxy; hit; fwd=stale", stale.Header.Get("Cache-Status"), "%s %s", path, lang)
+			assert.Contains(t, stale.Body, fmt.Sprintf(" %s version %d<", lang, edited-2), "the stored page, at once")
+			want := fmt.Sprintf(" %s version %d<", lang, edited)
+			require.Eventually(t, func() bool {
+				got := p.get(path, "Host", host, "X-Lang", lang)
+				return got.Header.Get("X-Cache") == "HIT" && strings.Contains(got.Body, want)
+			}, 5*time.Second, 5*time.Millisecond, "%s %s: one background refetch replaces it", path, lang)
+		}
+	}
+	// Four fills, two POSTs, then one refetch per variant of each page.
+	assert.EqualValues(t, 4+2+4, o.hits.Load())
+}
+
+// UNSAFE_INVALIDATION=soft: anyone may POST to a stored page as often as
+// they like; no visitor waits for the origin, and the origin gets at most
+// one refetch of the page at a time, whatever the rate of POSTs.
+func TestSoftInvalidationNeverMakesVisitorsWaitNorFloodsTheOrigin(t *testing.T) {
+	const originDelay = 500 * time.Millisecond
+	var gets, inFlight, maxInFlight atomic.Int64
+	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := maxInFlight.Load(); n > m && !maxInFlight.CompareAndSwap(m, n); m = maxInFlight.Load() {
+		}
+		gets.Add(1)
+		time.Sleep(originDelay) // a slow CMS
+		fmt.Fprintf(w, "<p>page %d</p>", gets.Load())
+	})
+	p := startProxy(t, o.URL, quietLogs)
+	p.get("/")
+	assertStored(t, p, o, "/")
+
+	start := time.Now()
+	var posts, visitors sync.WaitGroup
+	var stop atomic.Bool
+	var misses, slow, answered atomic.Int64
+	for range 10 {
+		posts.Go(func() {
+			for range 10 {
+				req, _ := http.NewRequest(http.MethodPost, p.URL+"/", strings.NewReader("comment=spam"))
+				if resp, err := p.client.Do(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		})
+	}
+	for range 4 {
+		visitors.Go(func() {
+			for !stop.Load() {
+				began := time.Now()
+				got, err := fetch(p.client, p.URL+"/")
+				if err != nil || (got.Header.Get("X-Cache") != "HIT" && got.Header.Get("X-Cache") != "STALE") {
+					misses.Add(1)
+				}
+				if time.Since(began) >= originDelay {
+					slow.Add(1)
+				}
+				answered.Add(1)
+			}
+		})
+	}
+	waitAll(t, &posts)
+	elapsed := time.Since(start)
+	stop.Store(true)
+	waitAll(t, &visitors)
+	require.Eventually(t, func() bool { return inFlight.Load() == 0 && p.get("/").Header.Get("X-Cache") == "HIT" },
+		5*time.Second, 10*time.Millisecond)
+
+	assert.Positive(t, answered.Load())
+	assert.Zero(t, misses.Load(), "every visitor is answered from memory, HIT or STALE")
+	assert.Zero(t, slow.Load(), "no visitor waits for the origin")
+	assert.EqualValues(t, 1, maxInFlight.Load(), "one refetch at a time")
+	refetches := gets.Load() - 1
+	assert.LessOrEqual(t, refetches, 3+int64(elapsed/originDelay),
+		"100 POSTs in %s: one refetch at a time, each %s", elapsed, originDelay)
+	t.Logf("100 POSTs in %s: %d refetches, %d visitor answers", elapsed, refetches, answered.Load())
+}
+
+// UNSAFE_INVALIDATION=off: a successful unsafe request changes nothing
+// stored, neither its URL nor its Location.
+func TestUnsafeInvalidationOffKeepsThePages(t *testing.T) {
+	var version atomic.Int64
+	o := newTestOrigin(t, editableOrigin(&version))
+	p := startProxy(t, o.URL, map[string]string{"UNSAFE_INVALIDATION": "off"})
+	for _, path := range []string{"/doc", "/article"} {
+		p.get(path, "X-Lang", "en")
+	}
+	for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+		got := p.request(method, "/doc", strings.NewReader("edit"), "X-Answer-Status", "303", "X-Answer-Location", "/article")
+		require.Equal(t, http.StatusSeeOther, got.Status, method)
+		assert.Equal(t, "BYPASS", got.Header.Get("X-Cache"), method)
+	}
+	for _, path := range []string{"/doc", "/article"} {
+		got := assertStored(t, p, o, path, "X-Lang", "en")
+		assert.Contains(t, got.Body, " en version 0<", path)
+	}
 }

@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -223,4 +224,43 @@ func TestQueryReachesOriginAsKeyedOnFillAndBypass(t *testing.T) {
 	p.get(target, "Authorization", "Bearer x")
 	assert.Equal(t, fill, o.lastRequest().RequestURI, "a pass-through GET gets the keyed target too")
 	assertStored(t, p, o, "/q?a=%41+b&z=1;x")
+}
+
+// KEEP_QUERY_PARAMS: when set, only the listed parameters (a trailing "*"
+// for a prefix) stay in the key and reach the origin, on fills and
+// pass-through GETs alike; IGNORE_QUERY_PARAMS still applies. Made-up
+// parameters neither make new copies of a page nor reach the origin, and
+// a revalidation by path names the same key.
+func TestKeepQueryParamsKeepsOnlyTheListedParameters(t *testing.T) {
+	o := newTestOrigin(t, page("<p>q</p>"))
+	p := startProxy(t, o.URL, map[string]string{
+		"KEEP_QUERY_PARAMS":   "p,page_id,s,cat,paged,utm_*",
+		"IGNORE_QUERY_PARAMS": "utm_source",
+	})
+	p.get("/?p=1&v=9")
+	assert.Equal(t, "/?p=1", o.lastRequest().RequestURI)
+	assertStored(t, p, o, "/?p=1")
+	assertStored(t, p, o, "/?v=10&p=1&cachebuster=3&utm_source=x")
+
+	p.get("/?cachebuster=1")
+	assert.Equal(t, "/", o.lastRequest().RequestURI)
+	assertStored(t, p, o, "/")
+	assertStored(t, p, o, "/?cachebuster=2")
+
+	p.get("/search?s=a+b&paged=2&utm_medium=m&x=1")
+	assert.Equal(t, "/search?paged=2&s=a+b&utm_medium=m", o.lastRequest().RequestURI)
+
+	p.get("/?p=1&v=9", "Authorization", "Bearer x")
+	assert.Equal(t, "/?p=1", o.lastRequest().RequestURI, "a pass-through GET gets the kept parameters only")
+
+	res := p.revalidate("path=" + url.QueryEscape("/?p=1&v=9"))
+	require.Equal(t, http.StatusOK, res.Status, res.Body)
+	assert.Equal(t, "/?p=1", decodeAPI(t, res).Results[0].Path)
+	assert.Equal(t, "/?p=1", o.lastRequest().RequestURI)
+
+	assert.Equal(t, http.StatusBadRequest, p.get("/?p=1&junk=%zz").Status, "a dropped parameter's escapes are still checked")
+
+	off := startProxy(t, o.URL, map[string]string{"KEEP_QUERY_PARAMS": "off"})
+	off.get("/?p=1&v=9")
+	assert.Equal(t, "/?p=1&v=9", o.lastRequest().RequestURI, "off keeps every parameter")
 }

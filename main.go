@@ -142,6 +142,10 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	}
 	defer store.Close()
 
+	invalidation, err := proxy.ParseInvalidation(cfg.UnsafeInvalidation)
+	if err != nil {
+		return err // config.Load has already ruled this out
+	}
 	pages, err := proxy.New(proxy.Options{
 		Origin:                cfg.OriginURL.URL(),
 		OriginHost:            cfg.OriginHost,
@@ -152,6 +156,10 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		CompressTypes:         cfg.CompressTypes,
 		BypassCookies:         cache.NewMatcher(cfg.BypassCookies),
 		IgnoreParams:          cache.NewMatcher(cfg.IgnoreQueryParams),
+		KeepParams:            cache.NewMatcher(cfg.KeepQueryParams),
+		BypassPaths:           cache.NewMatcher(cfg.BypassPaths),
+		TagHeaders:            cfg.TagHeaders,
+		Invalidation:          invalidation,
 		AllowedHosts:          cfg.AllowedHosts,
 		RevalidateAfter:       time.Duration(cfg.RevalidateAfter),
 		NegativeTTL:           time.Duration(cfg.NegativeTTL),
@@ -171,6 +179,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		Path:         cfg.RevalidatePath,
 		AllowedHosts: cfg.AllowedHosts,
 		Ignore:       cache.NewMatcher(cfg.IgnoreQueryParams),
+		Keep:         cache.NewMatcher(cfg.KeepQueryParams),
 		Revalidator:  pages,
 		InFlight:     pages,
 		Index:        store,

@@ -428,3 +428,62 @@ func TestBypassCookieOnSecondCookieLine(t *testing.T) {
 	assert.Equal(t, "BYPASS", got.Header.Get("X-Cache"))
 	assert.Equal(t, "BYPASS", p.get("/two", "Cookie", " SESS1 = x ").Header.Get("X-Cache"), "spaces around the name")
 }
+
+// BYPASS_PATHS, the CMS's back office: a request for one always passes
+// through (BYPASS), cookies intact, and is never stored nor filled, even
+// though the origin's answer could be stored. WordPress's admin-ajax.php
+// answers its heartbeats "no-cache", which isrproxy otherwise ignores.
+// Other spellings of such a path (a "//", a "/./") pass through too.
+func TestBypassPathsAlwaysPassThroughAndAreNeverStored(t *testing.T) {
+	var beat atomic.Int64
+	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache, must-revalidate, max-age=0")
+		fmt.Fprintf(w, "beat %d cookie=%q", beat.Add(1), r.Header.Get("Cookie"))
+	})
+	bypassed := func(t *testing.T, p *instance, path string) {
+		t.Helper()
+		for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodGet} {
+			before := o.hits.Load()
+			got := p.request(method, path, nil, "Cookie", "theme=dark")
+			assert.Equal(t, "BYPASS", got.Header.Get("X-Cache"), "%s %s", method, path)
+			assert.Equal(t, "isrproxy; fwd=bypass", got.Header.Get("Cache-Status"), "%s %s", method, path)
+			assert.Equal(t, before+1, o.hits.Load(), "%s %s goes to the origin", method, path)
+			if method == http.MethodGet {
+				assert.Contains(t, got.Body, `cookie="theme=dark"`, "cookies pass intact")
+			}
+		}
+	}
+	stored := func(t *testing.T, p *instance, path string) {
+		t.Helper()
+		got := p.get(path)
+		assert.Equal(t, "MISS", got.Header.Get("X-Cache"), path)
+		assertStored(t, p, o, path)
+	}
+
+	t.Run("default list", func(t *testing.T) {
+		p := startProxy(t, o.URL, nil)
+		for _, path := range []string{
+			"/wp-admin/admin-ajax.php", "/wp-admin/admin-ajax.php?action=heartbeat", "/wp-admin/",
+			"/wp-login.php", "/wp-login.php?action=lostpassword", "/wp-cron.php?doing_wp_cron=1",
+			"/xmlrpc.php", "/user/login", "/admin/config",
+			"//wp-admin/admin-ajax.php", "/wp-admin/./admin-ajax.php", "/x/../wp-login.php",
+		} {
+			bypassed(t, p, path)
+		}
+		for _, path := range []string{"/wp-login.php/x", "/wp-adminx", "/blog/wp-admin/", "/users/1", "/?p=1"} {
+			stored(t, p, path)
+		}
+	})
+	t.Run("custom list", func(t *testing.T) {
+		p := startProxy(t, o.URL, map[string]string{"BYPASS_PATHS": "/account/*,/cart"})
+		bypassed(t, p, "/account/orders")
+		bypassed(t, p, "/cart")
+		stored(t, p, "/cart/x")
+		stored(t, p, "/wp-admin/admin-ajax.php")
+	})
+	t.Run("off", func(t *testing.T) {
+		p := startProxy(t, o.URL, map[string]string{"BYPASS_PATHS": "off"})
+		stored(t, p, "/wp-admin/admin-ajax.php")
+		stored(t, p, "/wp-login.php")
+	})
+}

@@ -78,7 +78,7 @@ func FuzzNewKey(f *testing.F) {
 		NormalizeHost(host, false)
 		NormalizeHost(host, true)
 		fuzzNormalizeQuery(t, rawQuery)
-		key, err := NewKey(host, path, rawQuery, fuzzIgnore)
+		key, err := NewKey(host, path, rawQuery, fuzzIgnore, Matcher{})
 		if err != nil {
 			return
 		}
@@ -105,11 +105,11 @@ func FuzzNewKey(f *testing.F) {
 // ignored parameters gone, no empty pair, sorted by name.
 func fuzzNormalizeQuery(t *testing.T, rawQuery string) {
 	t.Helper()
-	q, err := NormalizeQuery(rawQuery, fuzzIgnore)
+	q, err := NormalizeQuery(rawQuery, fuzzIgnore, Matcher{})
 	if err != nil {
 		return
 	}
-	q2, err := NormalizeQuery(q, fuzzIgnore)
+	q2, err := NormalizeQuery(q, fuzzIgnore, Matcher{})
 	if err != nil || q2 != q {
 		t.Fatalf("NormalizeQuery(%q) = %q, then %q (%v): not idempotent", rawQuery, q, q2, err)
 	}
@@ -155,7 +155,7 @@ func FuzzKeyPipeline(f *testing.F) {
 		if path == "" {
 			path = "/"
 		}
-		key, err := NewKey(NormalizeHost(host, false), path, in.RawQuery, fuzzIgnore)
+		key, err := NewKey(NormalizeHost(host, false), path, in.RawQuery, fuzzIgnore, Matcher{})
 		if err != nil {
 			return // the proxy answers 400
 		}

@@ -114,19 +114,20 @@ func NormalizeHost(host string, tls bool) string {
 
 // NewKey builds the key of a request for host (already normalised), the escaped
 // path as the origin will receive it, and the raw query. Ignored parameters
-// are removed; the rest are sorted by name as written, in byte order, keeping
+// are removed, and so, when keep is not empty, are those keep does not
+// match (a zero keep Matcher keeps every parameter); the rest are sorted by name as written, in byte order, keeping
 // the order of repeated names; each pair stays as written. A malformed
 // percent-escape anywhere in the query (ignored parameters too) or in the
 // path, a control character in the path, and a path not in the escaped
 // form [url.URL.EscapedPath] gives, are errors.
-func NewKey(host, escapedPath, rawQuery string, ignore Matcher) (Key, error) {
+func NewKey(host, escapedPath, rawQuery string, ignore, keep Matcher) (Key, error) {
 	if err := CheckPath(escapedPath); err != nil {
 		return Key{}, err
 	}
 	if !isEscapedPath(escapedPath) {
 		return Key{}, ErrNotEscaped
 	}
-	query, err := NormalizeQuery(rawQuery, ignore)
+	query, err := NormalizeQuery(rawQuery, ignore, keep)
 	if err != nil {
 		return Key{}, err
 	}
@@ -206,7 +207,7 @@ func EscapePath(p string) string {
 }
 
 // NormalizeQuery returns the normalised form of rawQuery: see [NewKey].
-func NormalizeQuery(rawQuery string, ignore Matcher) (string, error) {
+func NormalizeQuery(rawQuery string, ignore, keep Matcher) (string, error) {
 	if rawQuery == "" {
 		return "", nil
 	}
@@ -219,9 +220,12 @@ func NormalizeQuery(rawQuery string, ignore Matcher) (string, error) {
 		if err := checkEscapes(pair); err != nil {
 			return "", err
 		}
-		name, _, _ := strings.Cut(pair, "=")
-		if !ignore.Empty() && ignore.Match(unescape(name)) {
-			continue
+		if !ignore.Empty() || !keep.Empty() {
+			name, _, _ := strings.Cut(pair, "=")
+			name = unescape(name)
+			if ignore.Match(name) || (!keep.Empty() && !keep.Match(name)) {
+				continue
+			}
 		}
 		kept = append(kept, pair)
 	}

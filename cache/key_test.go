@@ -27,7 +27,7 @@ func TestNormalizeQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := NormalizeQuery(tt.in, ignore)
+			got, err := NormalizeQuery(tt.in, ignore, Matcher{})
 			if tt.bad {
 				assert.ErrorIs(t, err, ErrBadEscape)
 				return
@@ -36,6 +36,40 @@ func TestNormalizeQuery(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// KEEP_QUERY_PARAMS: when set, only the parameters it matches (by name as
+// decoded, a trailing "*" for a prefix) stay; IGNORE_QUERY_PARAMS still
+// removes its own, and a malformed escape in a dropped parameter is still
+// an error.
+func TestNormalizeQueryKeepsOnlyTheKeptParameters(t *testing.T) {
+	ignore := NewMatcher([]string{"utm_*"})
+	keep := NewMatcher([]string{"p", "page_id", "s", "wc-*", "utm_source"})
+	for _, tt := range []struct {
+		name, in, want string
+	}{
+		{"made-up parameters dropped", "p=1&v=9", "p=1"},
+		{"only made-up parameters", "v=9&cachebuster=3", ""},
+		{"kept ones sorted and as written", "s=a+b&p=%2F&x=1", "p=%2F&s=a+b"},
+		{"prefix pattern", "wc-ajax=1&wcx=2", "wc-ajax=1"},
+		{"kept by decoded name", "page%5Fid=4&pageXid=5", "page%5Fid=4"},
+		{"ignored wins over kept", "utm_source=x&p=1", "p=1"},
+		{"name without a value", "p&q", "p"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := NormalizeQuery(tt.in, ignore, keep)
+			assert.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+	_, err := NormalizeQuery("p=1&junk=%zz", ignore, keep)
+	assert.ErrorIs(t, err, ErrBadEscape, "a dropped parameter's escapes are checked too")
+
+	a, err := NewKey("example.com", "/", "p=1&v=9", ignore, keep)
+	assert.NoError(t, err)
+	b, err := NewKey("example.com", "/", "p=1", ignore, keep)
+	assert.NoError(t, err)
+	assert.Equal(t, a, b)
 }
 
 func TestCheckPath(t *testing.T) {
@@ -59,7 +93,7 @@ func TestEscapePath(t *testing.T) {
 		"/a;b=c@d":     "/a;b=c@d",
 	} {
 		assert.Equal(t, want, EscapePath(in), in)
-		_, err := NewKey("h", EscapePath(in), "", Matcher{})
+		_, err := NewKey("h", EscapePath(in), "", Matcher{}, Matcher{})
 		assert.NoError(t, err, in)
 	}
 }
@@ -68,11 +102,11 @@ func TestEscapePath(t *testing.T) {
 // a byte Go would percent-encode on the way out is refused, not keyed raw.
 func TestNewKeyWantsEscapedPath(t *testing.T) {
 	for _, p := range []string{"/ ", "/a|b", "/\"x\"", "/caf\xc3\xa9", "/{x}"} {
-		_, err := NewKey("h", p, "", Matcher{})
+		_, err := NewKey("h", p, "", Matcher{}, Matcher{})
 		assert.ErrorIs(t, err, ErrNotEscaped, p)
 	}
 	for _, p := range []string{"/a%20b", "/caf%C3%A9", "/a;b=c", "/[x]", "/~u/(1)*!"} {
-		_, err := NewKey("h", p, "", Matcher{})
+		_, err := NewKey("h", p, "", Matcher{}, Matcher{})
 		assert.NoError(t, err, p)
 	}
 }
@@ -96,7 +130,7 @@ func TestNormalizeHostWithoutPortAllocatesNothing(t *testing.T) {
 }
 
 func TestKeyString(t *testing.T) {
-	k, err := NewKey("example.com", "/a", "z=1&utm_source=x&y=2", NewMatcher([]string{"utm_*"}))
+	k, err := NewKey("example.com", "/a", "z=1&utm_source=x&y=2", NewMatcher([]string{"utm_*"}), Matcher{})
 	assert.NoError(t, err)
 	assert.Equal(t, "example.com/a?y=2&z=1", k.String())
 	assert.Equal(t, "/a?y=2&z=1", k.Target())

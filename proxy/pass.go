@@ -77,7 +77,7 @@ func (h *Handler) pass(w http.ResponseWriter, r *http.Request, v verdict) {
 	h.metrics.Served(v.name)
 	v.label(w.Header())
 	var ps passState
-	if unsafeMethod(r.Method) {
+	if unsafeMethod(r.Method) && h.invalidation != InvalidateOff {
 		ps.invalidateHost = cache.NormalizeHost(r.Host, forwarded.HTTPS(r))
 	}
 	if r.Body != nil && r.Body != http.NoBody {
@@ -93,7 +93,7 @@ func (h *Handler) pass(w http.ResponseWriter, r *http.Request, v verdict) {
 // passState travels with a pass-through request in its context, for
 // modifyResponse and passError, which see only the outbound request.
 type passState struct {
-	invalidateHost string      // the visitor's host, for an unsafe method; "" otherwise
+	invalidateHost string      // the visitor's host, for an unsafe method to invalidate after; "" otherwise
 	body           *clientBody // the visitor's body, if any
 }
 
@@ -121,7 +121,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	in := pr.In
 	query := in.URL.RawQuery
 	if in.Method == http.MethodGet || in.Method == http.MethodHead {
-		if q, err := cache.NormalizeQuery(query, h.ignore); err == nil {
+		if q, err := cache.NormalizeQuery(query, h.ignore, h.keep); err == nil {
 			query = q
 		}
 	}
@@ -139,15 +139,20 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 
 type headCopyKey struct{}
 
-// modifyResponse drops what would mislabel the answer, records the origin
-// fetch, and applies RFC 9111 §4.4: a 2xx or 3xx answer to an unsafe method
-// invalidates the stored page of its URL, Location and Content-Location.
+// modifyResponse drops what would mislabel the answer and the tag headers
+// (never sent to visitors), records the origin fetch, and applies RFC 9111
+// §4.4 as UNSAFE_INVALIDATION says: a 2xx or 3xx answer to an unsafe
+// method invalidates the stored page of its URL, Location and
+// Content-Location.
 func (h *Handler) modifyResponse(res *http.Response) error {
 	if head, _ := res.Request.Context().Value(headCopyKey{}).(*headCopy); head != nil {
 		head.removeClosedConnectionNames(res)
 	}
 	res.Header.Del("X-Cache")
 	res.Header.Del("Cache-Status")
+	for _, name := range h.tagHeaders {
+		res.Header.Del(name)
+	}
 	h.metrics.OriginStatus("bypass", res.StatusCode)
 	ps, _ := res.Request.Context().Value(passStateKey{}).(*passState)
 	if ps == nil || ps.invalidateHost == "" || res.StatusCode < 200 || res.StatusCode >= 400 {
@@ -168,18 +173,30 @@ func (h *Handler) modifyResponse(res *http.Response) error {
 	return nil
 }
 
-// invalidateURL removes every variant of the page at u on host.
+// invalidateURL marks stale (soft) or removes (strict) every variant of
+// the page at u on host. Either way the fetches in flight for it, which
+// read the origin before the change, cannot undo that: a soft mark is
+// carried onto what they store, a removal drops it.
 func (h *Handler) invalidateURL(host string, u *url.URL) {
 	path := u.EscapedPath()
 	if path == "" {
 		path = "/" // "http://host" and "http://host?x=1" name the root
 	}
-	key, err := cache.NewKey(host, path, u.RawQuery, h.ignore)
+	key, err := cache.NewKey(host, path, u.RawQuery, h.ignore, h.keep)
 	if err != nil {
 		return
 	}
-	h.flights.supersede(key, dropFetch, true)
-	h.store.Delete(key)
+	switch h.invalidation {
+	case InvalidateStrict:
+		h.flights.supersede(key, dropFetch, true)
+		h.store.Delete(key)
+	case InvalidateSoft:
+		// The next visitor gets the page STALE and starts the one
+		// background refetch (cache.Page.ClaimRefresh): however many
+		// POSTs arrive, no visitor waits and one refetch at a time runs.
+		h.flights.supersede(key, staleFetch, true)
+		h.store.MarkStale(key)
+	}
 }
 
 // passError answers a pass-through that reached no origin answer.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +46,19 @@ type Options struct {
 	BypassCookies cache.Matcher
 	// IgnoreParams names query parameters dropped from keys and fills (IGNORE_QUERY_PARAMS).
 	IgnoreParams cache.Matcher
+	// KeepParams, when not empty, names the only query parameters kept in
+	// keys, fills and pass-through GET and HEAD requests (KEEP_QUERY_PARAMS);
+	// IgnoreParams still applies. Empty: every parameter is kept.
+	KeepParams cache.Matcher
+	// BypassPaths names escaped paths, exact or by prefix, that always pass
+	// through and are never stored (BYPASS_PATHS). Empty: none.
+	BypassPaths cache.Matcher
+	// TagHeaders are the canonical names of the origin response headers
+	// that tag a page (TAG_HEADERS); they are never sent to visitors. Nil: none.
+	TagHeaders []string
+	// Invalidation is what a successful unsafe request does to the stored
+	// pages of its URL (UNSAFE_INVALIDATION). Zero: InvalidateSoft.
+	Invalidation Invalidation
 	// AllowedHosts are the normalised hosts served (ALLOWED_HOSTS). Nil: any.
 	AllowedHosts []string
 	// RevalidateAfter is REVALIDATE_AFTER; zero keeps pages until revalidated.
@@ -68,6 +82,35 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Invalidation is what a 2xx or 3xx answer to an unsafe method does to the
+// stored pages of its URL, Location and Content-Location
+// (docs/behaviour.md#unsafe-method-invalidation).
+type Invalidation int
+
+const (
+	// InvalidateSoft marks them stale: answered STALE while one background
+	// refetch replaces them. An anonymous POST can then neither make a
+	// visitor wait for the origin nor flood it.
+	InvalidateSoft Invalidation = iota
+	// InvalidateStrict removes them, as RFC 9111 §4.4 says.
+	InvalidateStrict
+	// InvalidateOff leaves them alone.
+	InvalidateOff
+)
+
+// ParseInvalidation reads UNSAFE_INVALIDATION: "soft" (or ""), "strict" or "off".
+func ParseInvalidation(s string) (Invalidation, error) {
+	switch s {
+	case "", "soft":
+		return InvalidateSoft, nil
+	case "strict":
+		return InvalidateStrict, nil
+	case "off":
+		return InvalidateOff, nil
+	}
+	return 0, fmt.Errorf("proxy: unknown invalidation %q (soft, strict or off)", s)
+}
+
 // Handler is the public listener's page handler.
 type Handler struct {
 	store    *cache.Store
@@ -84,6 +127,10 @@ type Handler struct {
 	maxObject       int64
 	bypassCookies   cache.Matcher
 	ignore          cache.Matcher
+	keep            cache.Matcher
+	bypassPaths     cache.Matcher
+	tagHeaders      []string
+	invalidation    Invalidation
 	allowed         map[string]bool // nil: any host
 	revalidateAfter time.Duration
 	negativeTTL     time.Duration
@@ -136,6 +183,7 @@ func New(opts Options) (*Handler, error) {
 			statuses:      make(map[int]bool),
 			compressTypes: make(map[string]bool),
 			maxPlain:      max(opts.MaxObjectBytes*32, 256<<20),
+			tagHeaders:    opts.TagHeaders,
 		},
 		passes:          passList{ttl: opts.PassTTL},
 		refetchs:        semaphore.NewWeighted(int64(opts.RevalidateConcurrency)),
@@ -145,6 +193,10 @@ func New(opts Options) (*Handler, error) {
 		maxObject:       opts.MaxObjectBytes,
 		bypassCookies:   opts.BypassCookies,
 		ignore:          opts.IgnoreParams,
+		keep:            opts.KeepParams,
+		bypassPaths:     opts.BypassPaths,
+		tagHeaders:      opts.TagHeaders,
+		invalidation:    opts.Invalidation,
 		revalidateAfter: opts.RevalidateAfter,
 		negativeTTL:     opts.NegativeTTL,
 	}
@@ -222,12 +274,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if path == "" {
 		path = "/" // an absolute-form target with no path
 	}
-	key, err := cache.NewKey(host, path, r.URL.RawQuery, h.ignore)
+	key, err := cache.NewKey(host, path, r.URL.RawQuery, h.ignore, h.keep)
 	if err != nil {
 		h.fail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if h.mustBypass(r) {
+	if h.mustBypass(r) || h.bypassPath(r) {
 		h.pass(w, r, verdictBypass)
 		return
 	}
@@ -372,7 +424,10 @@ func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, https bool, req 
 		f.stored = true
 		h.passes.remove(key)
 	case cache.Withdrawn:
+		// Its visitor, the leader, is answered this page unstored
+		// (fwd=miss); the others fetch afresh.
 		f.withdrawn = true
+		h.log.Debug("fill superseded; not stored", "key", key.String())
 	}
 }
 
@@ -396,6 +451,25 @@ func (h *Handler) mustBypass(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// bypassPath reports a request for one of BYPASS_PATHS, the CMS's back
+// office: its escaped path as written, or that path decoded and cleaned
+// of "//", "/./" and "/../" the way the origin's router may read it, so
+// that no other spelling of a back-office path is stored either.
+func (h *Handler) bypassPath(r *http.Request) bool {
+	if h.bypassPaths.Empty() {
+		return false
+	}
+	escaped := r.URL.EscapedPath()
+	if h.bypassPaths.Match(escaped) {
+		return true
+	}
+	clean := path.Clean("/" + r.URL.Path)
+	if strings.HasSuffix(r.URL.Path, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean != escaped && h.bypassPaths.Match(clean)
 }
 
 // variantOf names the variant that a request over https (or not) with

@@ -20,7 +20,8 @@ import (
 type builder struct {
 	statuses      map[int]bool
 	compressTypes map[string]bool
-	maxPlain      int64 // bound on a stored gzip body's decompressed size
+	maxPlain      int64    // bound on a stored gzip body's decompressed size
+	tagHeaders    []string // TAG_HEADERS, canonical names
 }
 
 // build returns the page for f, fetched for key with generation gen, and
@@ -30,6 +31,11 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 	h := f.header.Clone()
 	p := &cache.Page{Key: key, Status: f.status, Body: f.body, Gen: gen, StoredAt: now}
 	reason := b.refusal(f)
+	// The tag headers feed the index and nothing else: never sent on.
+	p.Tags = parseTags(h, b.tagHeaders)
+	for _, name := range b.tagHeaders {
+		h.Del(name)
+	}
 
 	p.OriginAge = parseAge(h.Get("Age"))
 	h.Del("Age")
@@ -93,7 +99,6 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 	p.Header = cache.FieldsOf(h)
 	p.ETag = h.Get("Etag")
 	p.LastModified = h.Get("Last-Modified")
-	p.Tags = parseTags(h)
 	if reason == "" && f.status == http.StatusOK && (len(p.Body) == 0 || (p.Gzip && p.PlainLen == 0)) {
 		reason = "empty 200"
 	}
@@ -152,11 +157,11 @@ func parseVary(h http.Header) (names []string, star bool) {
 	return names, star
 }
 
-// parseTags returns the names in Cache-Tag and Surrogate-Key, separated by
-// spaces or commas.
-func parseTags(h http.Header) []string {
+// parseTags returns the names in the headers names (canonical), separated
+// by spaces or commas.
+func parseTags(h http.Header, names []string) []string {
 	var tags []string
-	for _, name := range []string{"Cache-Tag", "Surrogate-Key"} {
+	for _, name := range names {
 		for _, line := range h.Values(name) {
 			for _, t := range strings.FieldsFunc(line, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
 				if !slices.Contains(tags, t) {

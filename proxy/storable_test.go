@@ -29,8 +29,12 @@ func testBuilder() *builder {
 		statuses:      map[int]bool{200: true, 301: true, 404: true},
 		compressTypes: map[string]bool{"text/html": true, "text/css": true},
 		maxPlain:      1 << 20,
+		tagHeaders:    testTagHeaders,
 	}
 }
+
+// testTagHeaders is TAG_HEADERS' default.
+var testTagHeaders = []string{"Cache-Tag", "Surrogate-Key", "Cache-Tags", "X-Cache-Tags"}
 
 func gzipped(t *testing.T, s string) []byte {
 	t.Helper()
@@ -377,7 +381,7 @@ func TestParseTags(t *testing.T) {
 		{"blank lines tag nothing", http.Header{"Cache-Tag": {"", " , "}}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, parseTags(tt.header))
+			assert.Equal(t, tt.want, parseTags(tt.header, testTagHeaders))
 		})
 	}
 }

@@ -52,7 +52,7 @@ func fuzzCheckPathish(t *testing.T, kind, input, path string) {
 // same way: scheme and host fixed, Path unescaped, RawPath escaped).
 func fuzzRefetch(t *testing.T, input string, pt pathTarget) {
 	t.Helper()
-	key, err := cache.NewKey("www.example.com", pt.path, pt.query, fuzzIgnore)
+	key, err := cache.NewKey("www.example.com", pt.path, pt.query, fuzzIgnore, cache.Matcher{})
 	if err != nil {
 		t.Fatalf("path %q was accepted but its key fails: %v", input, err)
 	}
@@ -198,11 +198,11 @@ func FuzzCheckTarget(f *testing.F) {
 		if err != nil {
 			t.Fatalf("path %q is keyed as %q, which no visitor can request: %v", s, again, err)
 		}
-		vk, err := cache.NewKey("www.example.com", visitor.EscapedPath(), visitor.RawQuery, fuzzIgnore)
+		vk, err := cache.NewKey("www.example.com", visitor.EscapedPath(), visitor.RawQuery, fuzzIgnore, cache.Matcher{})
 		if err != nil {
 			t.Fatalf("path %q: a visitor's request for %q is refused: %v", s, again, err)
 		}
-		ak, _ := cache.NewKey("www.example.com", path, query, fuzzIgnore)
+		ak, _ := cache.NewKey("www.example.com", path, query, fuzzIgnore, cache.Matcher{})
 		if vk != ak {
 			t.Fatalf("path %q: the API refetches key %q but a visitor's request keys %q", s, ak, vk)
 		}

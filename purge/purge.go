@@ -79,6 +79,10 @@ type Options struct {
 	// Ignore is IGNORE_QUERY_PARAMS, applied by [cache.NewKey] to the query
 	// of a path target. The zero Matcher ignores nothing.
 	Ignore cache.Matcher
+	// Keep is KEEP_QUERY_PARAMS: when not empty, the only query parameters
+	// kept in the key of a path target ([cache.NewKey]). The zero Matcher
+	// keeps every parameter.
+	Keep cache.Matcher
 	// Revalidator acts on the keys. It must not be nil (New panics).
 	Revalidator Revalidator
 	// Index resolves tags and prefixes. nil: tags and prefixes match nothing.

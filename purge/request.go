@@ -246,7 +246,7 @@ func checkTarget(kind, s string, withQuery bool) (path, query string, err error)
 	case err != nil:
 		return bad("holds a malformed percent-escape")
 	}
-	if _, err := cache.NormalizeQuery(query, cache.Matcher{}); err != nil {
+	if _, err := cache.NormalizeQuery(query, cache.Matcher{}, cache.Matcher{}); err != nil {
 		return bad("holds a malformed percent-escape in its query")
 	}
 	return cache.EscapePath(path), query, nil

@@ -104,6 +104,18 @@ func TestPathKeys(t *testing.T) {
 	}
 }
 
+// KEEP_QUERY_PARAMS applies to a path target's query as to a visitor's:
+// the target names the key the visitor's request computes.
+func TestPathKeysKeepOnlyTheKeptParameters(t *testing.T) {
+	e := newEnv(t, func(o *Options, _ *fakeRevalidator) {
+		o.Ignore = cache.NewMatcher([]string{"utm_*"})
+		o.Keep = cache.NewMatcher([]string{"p", "page*"})
+	})
+	r := e.post(t, "/api/revalidate", `{"paths":["/?v=9&paged=2&p=1&utm_source=x"]}`)
+	require.Equal(t, http.StatusOK, r.Status, r.Raw)
+	assert.Equal(t, []string{"refetch " + e.host() + " /?p=1&paged=2"}, e.rev.Calls())
+}
+
 func TestHost(t *testing.T) {
 	for _, tt := range []struct {
 		name     string

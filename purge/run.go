@@ -41,7 +41,7 @@ func (h *Handler) plan(t *targets, host string) (*plan, error) {
 	p := &plan{mode: t.mode, host: host, targets: t}
 	seen := make(map[cache.Key]bool)
 	for _, pt := range t.paths {
-		key, err := cache.NewKey(host, pt.path, pt.query, h.opts.Ignore)
+		key, err := cache.NewKey(host, pt.path, pt.query, h.opts.Ignore, h.opts.Keep)
 		if err != nil { // checkTarget has already ruled this out
 			return nil, badInput("Invalid path %q: %v", pt.path, err)
 		}
