@@ -1,7 +1,13 @@
 package proxy
 
 import (
+	"compress/gzip"
 	"context"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -13,7 +19,9 @@ import (
 // context detached from every visitor, so a visitor who hangs up neither
 // cancels it for the others nor stops the page being stored; and the
 // visitor who started it is told so, since only that visitor may be handed
-// a response that turned out not to be storable.
+// a response that turned out not to be storable. A response too large to
+// buffer is handed to that visitor still open (hand), to be streamed: the
+// one origin request answers it, and the others ask the origin themselves.
 type fill struct {
 	done chan struct{} // closed when the fields below are set
 
@@ -24,11 +32,131 @@ type fill struct {
 	withdrawn bool // a later revalidation superseded it: page was not stored
 	err       error
 
+	// hand carries a response too large to buffer from the fill to the
+	// visitor who started it.
+	hand handoff
+
 	// superseded is raised when a revalidation, purge, soft mark or
 	// invalidation of the key starts while this fill is in flight: its
 	// result, read before, is then not stored, or stored marked stale.
 	superseded supersession
 }
+
+// A handoff passes an open response from the fill's goroutine to the
+// visitor who started the fill, who may have gone away meanwhile: exactly
+// one of them closes it, and nothing is left open when neither wants it.
+type handoff struct {
+	mu   sync.Mutex // guards open and left
+	open *http.Response
+	left bool // the visitor took what there was, or went away
+}
+
+// give hands resp to the visitor; false when it no longer waits, and the
+// caller must close resp.
+func (h *handoff) give(resp *http.Response) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.left {
+		return false
+	}
+	h.open = resp
+	return true
+}
+
+// take returns the response given (nil if none) and refuses any given
+// later: the visitor calls it once, when the fill is done or when it goes
+// away, and then owns what it got.
+func (h *handoff) take() *http.Response {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.left = true
+	resp := h.open
+	h.open = nil
+	return resp
+}
+
+// streamFill answers the visitor who started a fill with the origin's
+// response the fill found too large to buffer, still open (its Body an
+// *openBody): as a pass-through is answered, by httputil.ReverseProxy's
+// own treatment of the head (hop-by-hop headers removed, trailers
+// announced) and body (streamed as it arrives, the connection aborted if
+// the origin cuts it short), labelled a MISS that was not stored. A HEAD
+// gets the head alone. The origin request ends, and its slot is released,
+// when the body is closed: at its end, when this visitor goes away, or when
+// it stops reading (the connection's send timeout).
+func (h *Handler) streamFill(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+	body := resp.Body.(*openBody)
+	defer body.Close()
+	// The fill's request was detached from every visitor: from now on this
+	// one's going away ends it.
+	stop := context.AfterFunc(r.Context(), body.abort)
+	defer stop()
+	body.takeShare(h.origin.pass)
+	if r.Method == http.MethodHead {
+		body.Close() // the origin's body is not wanted
+		resp.Body = http.NoBody
+	}
+	h.metrics.Served(verdictMiss.name)
+	verdictMiss.label(w.Header())
+	rp := &httputil.ReverseProxy{
+		Rewrite:   func(*httputil.ProxyRequest) {},
+		Transport: openTransport{resp},
+		ModifyResponse: func(res *http.Response) error {
+			res.Header.Del("X-Cache")
+			res.Header.Del("Cache-Status")
+			return plainFor(res, r)
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {
+			h.fail(w, http.StatusBadGateway, "origin unavailable")
+		},
+		ErrorLog: h.rp.ErrorLog,
+	}
+	rp.ServeHTTP(w, r)
+}
+
+// openTransport answers the one request a streamFill proxy makes with the
+// response already open.
+type openTransport struct{ resp *http.Response }
+
+func (t openTransport) RoundTrip(*http.Request) (*http.Response, error) { return t.resp, nil }
+
+// plainFor fits a streamed response the fill asked for with gzip to the
+// visitor r: one whose Accept-Encoding does not take gzip gets the body
+// decompressed as it passes, like any answer from a fill; the answer then
+// depends on Accept-Encoding, which its Vary says.
+func plainFor(res *http.Response, r *http.Request) error {
+	enc := res.Header.Values("Content-Encoding")
+	if len(enc) != 1 || !slices.Contains([]string{"gzip", "x-gzip"}, strings.ToLower(strings.TrimSpace(enc[0]))) {
+		return nil
+	}
+	if names, star := parseVary(res.Header); !star && !slices.Contains(names, "Accept-Encoding") {
+		res.Header.Set("Vary", strings.Join(append(names, "Accept-Encoding"), ", "))
+	}
+	if acceptsGzip(r.Header["Accept-Encoding"]) {
+		return nil
+	}
+	res.Header.Del("Content-Encoding")
+	res.Header.Del("Content-Length")
+	res.ContentLength = -1
+	weakenETag(res.Header)
+	if res.Body == http.NoBody {
+		return nil
+	}
+	zr, err := gzip.NewReader(res.Body)
+	if err != nil {
+		return err // not the gzip it says: 502
+	}
+	res.Body = gunzipBody{zr, res.Body}
+	return nil
+}
+
+// gunzipBody decompresses a streamed body; closing it closes the origin's.
+type gunzipBody struct {
+	*gzip.Reader
+	origin io.Closer
+}
+
+func (b gunzipBody) Close() error { return b.origin.Close() }
 
 // What a later revalidation decided about a fetch in flight, by severity.
 const (

@@ -26,9 +26,10 @@ var errBuffersFull = errors.New("too many response bodies being buffered at once
 
 // bufferBudget is the bound on the bytes of origin bodies held in
 // memory at once, from the first byte read until their page is stored or
-// dropped, so that many large fills cannot push the process past
-// CACHE_MAX_BYTES + 128 MiB (promise 8). A fill that finds it spent is
-// passed through instead, streamed.
+// dropped (or, for a body streamed instead, until those bytes are given
+// out), so that many large fills cannot push the process past
+// CACHE_MAX_BYTES + 128 MiB. A fill that finds it spent is streamed to its
+// visitor instead.
 const bufferBudget = 32 << 20
 
 // origin is the only code that builds requests to the origin: every URL it
@@ -40,6 +41,7 @@ type origin struct {
 	transport http.RoundTripper
 	slots     *semaphore.Weighted // ORIGIN_MAX_CONCURRENCY, over every origin request
 	buffers   *semaphore.Weighted // bufferBudget bytes of bodies being read
+	pass      *semaphore.Weighted // the share of slots pass-through may hold
 	timeout   time.Duration
 }
 
@@ -229,52 +231,168 @@ func (f *fetched) done() {
 	}
 }
 
+// errOriginTimeout is why an origin fetch is cut off when ORIGIN_TIMEOUT
+// has passed: a timeout, which the visitor is answered 504.
+var errOriginTimeout = fmt.Errorf("no answer within ORIGIN_TIMEOUT: %w", context.DeadlineExceeded)
+
 // fetch sends req within the origin's concurrency limit and timeout, and
 // reads the whole body, at most limit bytes. A body cut short is an error:
-// nothing partial is ever stored.
+// nothing partial is ever stored. A body too large to buffer fails with
+// errTooLarge or errBuffersFull, its response closed.
 func (o *origin) fetch(ctx context.Context, req *http.Request, limit int64) (*fetched, error) {
-	// The wait for a slot counts against ORIGIN_TIMEOUT: a fill or a
-	// revalidation never waits without end behind a saturated origin.
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	if err := o.slots.Acquire(ctx, 1); err != nil {
-		return nil, fmt.Errorf("waiting for an origin slot: %w", err)
+	got, open, err := o.fetchOpen(ctx, req, limit)
+	if open != nil {
+		open.Body.Close()
 	}
-	defer o.slots.Release(1)
+	return got, err
+}
+
+// fetchOpen is fetch, but a response whose body proves too large to
+// buffer (errTooLarge: declared or read beyond limit; errBuffersFull: the
+// buffer budget is spent) is returned still open beside the error, so that
+// it can be streamed rather than fetched again. Its Body (an *openBody)
+// gives the bytes already read, then the rest; ORIGIN_TIMEOUT no longer
+// applies to it (as for a pass-through, whose body is not timed either),
+// and the origin slot is held until it is closed. The caller must close it.
+func (o *origin) fetchOpen(ctx context.Context, req *http.Request, limit int64) (*fetched, *http.Response, error) {
+	// The wait for a slot counts against ORIGIN_TIMEOUT: a fill or a
+	// revalidation never waits without end behind a saturated origin. The
+	// timeout is a timer rather than a deadline so that it can be lifted
+	// from a response handed on open.
+	ctx, cancel := context.WithCancelCause(ctx)
+	timer := time.AfterFunc(o.timeout, func() { cancel(errOriginTimeout) })
+	kept := false // the response is handed on open: its body releases all
+	defer func() {
+		if !kept {
+			timer.Stop()
+			cancel(context.Canceled)
+		}
+	}()
+	if err := o.slots.Acquire(ctx, 1); err != nil {
+		return nil, nil, fmt.Errorf("waiting for an origin slot: %w", context.Cause(ctx))
+	}
+	defer func() {
+		if !kept {
+			o.slots.Release(1)
+		}
+	}()
 	var head headCopy
 	resp, err := o.transport.RoundTrip(req.WithContext(head.trace(ctx)))
 	head.removeClosedConnectionNames(resp)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", req.URL.RequestURI(), err)
+		return nil, nil, fmt.Errorf("fetch %s: %w", req.URL.RequestURI(), withCause(ctx, err))
 	}
-	defer resp.Body.Close()
+	defer func() {
+		if !kept {
+			resp.Body.Close()
+		}
+	}()
+	open := func(read []byte, br *budgetReader, why error) (*fetched, *http.Response, error) {
+		if !timer.Stop() { // the timeout came first: the response is being cut off
+			br.release()
+			return nil, nil, fmt.Errorf("read %s: %w", req.URL.RequestURI(), errOriginTimeout)
+		}
+		kept = true
+		removeHopHeaders(resp.Header)
+		resp.Body = &openBody{read: read, budget: br, rest: resp.Body, cancel: cancel, slots: o.slots}
+		return nil, resp, why
+	}
 	if resp.ContentLength > limit {
-		return nil, errTooLarge
+		return open(nil, nil, errTooLarge)
 	}
 	br := &budgetReader{r: io.LimitReader(resp.Body, limit+1), budget: o.buffers}
 	if resp.ContentLength > 0 {
 		// Take the whole declared size before a byte is buffered: a fill
-		// that cannot have it allocates nothing and is passed through.
+		// that cannot have it allocates nothing and is streamed instead.
 		if !br.budget.TryAcquire(resp.ContentLength) {
-			return nil, errBuffersFull
+			return open(nil, nil, errBuffersFull)
 		}
 		br.held = resp.ContentLength
 	}
 	body, err := readBody(br, resp.ContentLength)
-	if err != nil || int64(len(body)) > limit {
+	switch {
+	case errors.Is(err, errBuffersFull):
+		return open(body, br, errBuffersFull)
+	case err != nil:
 		br.release()
-	}
-	if errors.Is(err, errBuffersFull) {
-		return nil, err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", req.URL.RequestURI(), err)
-	}
-	if int64(len(body)) > limit {
-		return nil, errTooLarge
+		return nil, nil, fmt.Errorf("read %s: %w", req.URL.RequestURI(), withCause(ctx, err))
+	case int64(len(body)) > limit:
+		return open(body, br, errTooLarge)
 	}
 	removeHopHeaders(resp.Header)
-	return &fetched{status: resp.StatusCode, header: resp.Header, body: body, budget: br}, nil
+	return &fetched{status: resp.StatusCode, header: resp.Header, body: body, budget: br}, nil, nil
+}
+
+// withCause adds to err why ctx ended, if it has: a fetch cut off by
+// ORIGIN_TIMEOUT then reads as a timeout whatever error the transport
+// made of it.
+func withCause(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+		return fmt.Errorf("%w (%w)", err, cause)
+	}
+	return err
+}
+
+// openBody is the body of a response handed on open by fetchOpen: the
+// bytes already read, then the rest as the origin sends it. Closing it
+// ends the origin request and gives back its origin slot (and its share
+// of pass-through, if it took one).
+type openBody struct {
+	read   []byte        // read from the origin before, not yet given out
+	budget *budgetReader // read's share of the buffer budget; nil: none
+	rest   io.ReadCloser // the origin's body, after read
+	cancel context.CancelCauseFunc
+	slots  *semaphore.Weighted // the origin slot it holds
+	share  *semaphore.Weighted // the pass-through share it holds; nil: none
+	closed bool
+}
+
+// Read gives out what was read before, then the rest. The bytes read
+// before stay counted against the buffer budget until they are given out:
+// until then they are memory held.
+func (b *openBody) Read(p []byte) (int, error) {
+	if len(b.read) > 0 {
+		n := copy(p, b.read)
+		b.read = b.read[n:]
+		if len(b.read) == 0 {
+			b.read = nil
+			b.budget.release()
+		}
+		return n, nil
+	}
+	return b.rest.Read(p)
+}
+
+// takeShare counts the response, from now on, in the share of origin
+// slots that pass-through may hold, if that share has room: it is
+// streamed as a pass-through is, for as long as its visitor reads.
+func (b *openBody) takeShare(share *semaphore.Weighted) {
+	if b.share == nil && share != nil && share.TryAcquire(1) {
+		b.share = share
+	}
+}
+
+// abort ends the origin request from another goroutine (its visitor has
+// gone away): a Read waiting on the origin returns. Close must still be
+// called.
+func (b *openBody) abort() { b.cancel(context.Canceled) }
+
+// Close ends the origin request and gives back what it held. It is safe to
+// call more than once, from the goroutine that reads.
+func (b *openBody) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	b.read = nil
+	b.budget.release()
+	err := b.rest.Close()
+	b.cancel(context.Canceled)
+	b.slots.Release(1)
+	if b.share != nil {
+		b.share.Release(1)
+	}
+	return err
 }
 
 // readBody reads r to its end. With the size known it reads into a buffer
@@ -304,14 +422,22 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	b.read += int64(n)
 	if over := b.read - b.held; over > 0 { // beyond what was taken ahead
 		if !b.budget.TryAcquire(over) {
-			return 0, errBuffersFull
+			// The n bytes are kept, uncounted, so that the response can
+			// still be streamed whole.
+			return n, errBuffersFull
 		}
 		b.held += over
 	}
 	return n, err
 }
 
-func (b *budgetReader) release() { b.budget.Release(b.held); b.held = 0 }
+// release gives back what b holds; a nil b holds nothing.
+func (b *budgetReader) release() {
+	if b != nil && b.held > 0 {
+		b.budget.Release(b.held)
+		b.held = 0
+	}
+}
 
 // limitedTransport holds an origin slot for the life of each pass-through
 // exchange, until its body is closed (or at once for a protocol switch).

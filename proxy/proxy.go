@@ -177,6 +177,7 @@ func New(opts Options) (*Handler, error) {
 			transport: opts.Transport,
 			slots:     semaphore.NewWeighted(int64(opts.OriginMaxConcurrency)),
 			buffers:   semaphore.NewWeighted(max(bufferBudget, opts.MaxObjectBytes)),
+			pass:      semaphore.NewWeighted(passShare(opts.OriginMaxConcurrency)),
 			timeout:   opts.OriginTimeout,
 		},
 		builder: builder{
@@ -223,7 +224,7 @@ func New(opts Options) (*Handler, error) {
 	h.rp = &httputil.ReverseProxy{
 		Rewrite: h.rewrite,
 		Transport: &limitedTransport{next: opts.Transport, slots: h.origin.slots,
-			pass: semaphore.NewWeighted(passShare(opts.OriginMaxConcurrency))},
+			pass: h.origin.pass},
 		ModifyResponse: h.modifyResponse,
 		ErrorHandler:   h.passError,
 		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
@@ -351,10 +352,26 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 		go h.runFill(fk, f, key, https, req, gen)
 	}
 	if f.wait(r.Context()) != nil {
+		if leader {
+			// Gone: a response handed on for this visitor is closed, and
+			// none is handed on later.
+			if open := f.hand.take(); open != nil {
+				open.Body.Close()
+			}
+		}
 		return // the visitor left; the fill goes on and stores the page
 	}
+	var open *http.Response // a response too large to buffer, for the leader only
+	if leader {
+		open = f.hand.take()
+	}
 	switch {
+	case open != nil:
+		// One origin request answers this visitor: the one the fill made.
+		h.streamFill(w, r, open)
 	case errors.Is(f.err, errTooLarge), errors.Is(f.err, errBuffersFull):
+		// Waiters never get the response the leader fetched: each asks
+		// the origin itself.
 		h.pass(w, r, verdictMiss)
 	case f.err != nil:
 		// A miss all the same: X-Cache and Cache-Status say so on the 502/504.
@@ -392,15 +409,31 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, https bool, req *http.Request, gen uint64) {
 	defer h.flights.finish(fk, f)
 	start := h.now()
-	got, err := h.origin.fetch(req.Context(), req, h.maxObject)
+	got, open, err := h.origin.fetchOpen(req.Context(), req, h.maxObject)
 	defer got.done() // the body is counted until its page is stored or dropped
-	h.metrics.OriginDone("fill", got.statusOf(err), h.now().Sub(start))
+	status := got.statusOf(err)
+	if open != nil {
+		status = open.StatusCode
+	}
+	h.metrics.OriginDone("fill", status, h.now().Sub(start))
 	if err != nil {
 		f.err = err
-		if errors.Is(err, errTooLarge) {
-			h.passes.add(key, h.now()) // a complete answer too large to store
-		} else {
+		if open == nil {
 			h.log.Warn("fill failed", "key", key.String(), "err", err)
+			return
+		}
+		// Too large to buffer: the response, open, goes to the visitor who
+		// started the fill, streamed as it arrives, and is not stored.
+		if errors.Is(err, errTooLarge) && open.StatusCode < 500 {
+			h.passes.add(key, h.now()) // an answer too large to store: later requests pass through
+		}
+		if errors.Is(err, errBuffersFull) {
+			h.log.Warn("fill streamed, not stored", "key", key.String(), "err", err)
+		} else {
+			h.log.Debug("not stored", "key", key.String(), "reason", err.Error())
+		}
+		if !f.hand.give(open) {
+			open.Body.Close() // that visitor has gone
 		}
 		return
 	}
