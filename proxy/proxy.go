@@ -41,6 +41,9 @@ type Options struct {
 	CacheStatuses []int
 	// CompressTypes are media types gzipped once when stored (COMPRESS_TYPES). Nil: none.
 	CompressTypes []string
+	// CompressMinBytes is COMPRESS_MIN_BYTES: smaller bodies are stored as
+	// received. Zero: any size is compressed.
+	CompressMinBytes int64
 	// BypassCookies names cookies that make a request pass through (BYPASS_COOKIES).
 	BypassCookies cache.Matcher
 	// IgnoreParams names query parameters dropped from keys and fills (IGNORE_QUERY_PARAMS).
@@ -135,6 +138,7 @@ func New(opts Options) (*Handler, error) {
 		builder: builder{
 			statuses:      make(map[int]bool),
 			compressTypes: make(map[string]bool),
+			compressMin:   opts.CompressMinBytes,
 			maxPlain:      max(opts.MaxObjectBytes*32, 256<<20),
 		},
 		passes:          passList{ttl: opts.PassTTL},
