@@ -242,7 +242,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if h.passes.has(key, h.now()) {
+	if len(r.Header["Range"]) > 0 || h.passes.has(key, h.now()) {
+		// A range of a page not stored passes through and never fills
+		// (docs/behaviour.md#range-requests), nor does a pass-through key.
 		h.pass(w, r, verdictBypass)
 		return
 	}
@@ -381,9 +383,9 @@ func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, https bool, req 
 }
 
 // mustBypass reports a request that may never be answered from memory nor
-// fill: credentials, a bypass cookie, a range.
+// fill: credentials, a bypass cookie.
 func (h *Handler) mustBypass(r *http.Request) bool {
-	if len(r.Header["Authorization"]) > 0 || len(r.Header["Range"]) > 0 {
+	if len(r.Header["Authorization"]) > 0 {
 		return true
 	}
 	if h.bypassCookies.Empty() {

@@ -62,6 +62,9 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, p *cache.Page, v
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	if p.Status == http.StatusOK && len(r.Header["Range"]) > 0 && h.writeRange(w, r, p, hdr, gz) {
+		return
+	}
 	if r.Method == http.MethodHead {
 		w.WriteHeader(p.Status)
 		return
