@@ -154,6 +154,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		MaxObjectBytes:        int64(cfg.MaxObjectBytes),
 		CacheStatuses:         cfg.CacheStatuses,
 		CompressTypes:         cfg.CompressTypes,
+		CompressMinBytes:      int64(cfg.CompressMinBytes),
 		BypassCookies:         cache.NewMatcher(cfg.BypassCookies),
 		IgnoreParams:          cache.NewMatcher(cfg.IgnoreQueryParams),
 		KeepParams:            cache.NewMatcher(cfg.KeepQueryParams),

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -142,7 +143,10 @@ func TestUnstorableResponseGoesOnlyToItsFetcher(t *testing.T) {
 
 	const n = 8
 	wait := launchGets(t, p, "/account", n)
-	waitForRequests(t, p, n) // the fetcher at the origin, n-1 waiting on it
+	waitForRequests(t, p, n) // the fetcher on its way to the origin, n-1 waiting on it
+	// The fill runs on a goroutine of its own: it may reach the origin a
+	// moment after every visitor is in.
+	require.Eventually(t, func() bool { return o.hits.Load() >= 1 }, 10*time.Second, 5*time.Millisecond)
 	require.EqualValues(t, 1, o.hits.Load(), "the waiters must queue behind one fetch")
 	gate.open()
 	answers := wait()
@@ -342,7 +346,9 @@ func TestOtherCookiesAreIgnored(t *testing.T) {
 	assertStored(t, p, o, "/a", "Cookie", "theme=light")
 }
 
-// A Range request passes through, stored page or not, and never fills.
+// A Range request of a page not stored passes through and never fills,
+// even when the origin's 206 would be storable (range_test.go has the
+// ranges of a stored page).
 func TestRangeRequestBypassesAndIsNeverStored(t *testing.T) {
 	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		if rg := r.Header.Get("Range"); rg != "" {
@@ -361,11 +367,6 @@ func TestRangeRequestBypassesAndIsNeverStored(t *testing.T) {
 	assert.Equal(t, "01", got.Body)
 	assert.Equal(t, "bytes=0-1", o.lastRequest().Header.Get("Range"))
 	assert.Equal(t, "0123456789", assertNotStored(t, p, o, "/file").Body)
-
-	got = p.get("/file", "Range", "bytes=0-1") // now stored
-	assert.Equal(t, "BYPASS", got.Header.Get("X-Cache"))
-	assert.Equal(t, "01", got.Body)
-	assert.Equal(t, "0123456789", assertStored(t, p, o, "/file").Body)
 }
 
 // A fill carries no Cookie, no Authorization, no Range,

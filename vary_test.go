@@ -96,7 +96,7 @@ func varyWithSeveralHeadersAndRepeatedLines(t *testing.T) {
 	}
 	for _, c := range combos {
 		got := assertStored(t, p, o, "/vary", header(c, "X-Other", "irrelevant", "Accept-Encoding", "gzip, br")...)
-		assert.Equal(t, "gzip", got.Header.Get("Content-Encoding"))
+		assert.Equal(t, bodies[c], got.Body, "%v got another variant", c) // too small to be gzipped
 		plain := assertStored(t, p, o, "/vary", header(c)...)
 		assert.Equal(t, bodies[c], plain.Body, "%v got another variant", c)
 	}

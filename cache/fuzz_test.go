@@ -162,3 +162,32 @@ func FuzzKeyPipeline(f *testing.F) {
 		fuzzOriginRequest(t, "request target "+strconv.Quote(requestTarget), key)
 	})
 }
+
+// FuzzVaryValue checks that a request matches a stored variant exactly
+// when their VaryValues are equal, that a VaryValue is its own normal form,
+// and that it never holds whitespace next to a comma nor an empty item.
+func FuzzVaryValue(f *testing.F) {
+	f.Add("en, de", "EN,de", true)
+	f.Add("de, en", "en,de", true)
+	f.Add(" ,x\t", "x", false)
+	f.Fuzz(func(t *testing.T, a, b string, fold bool) {
+		name := "X-Theme"
+		if fold {
+			name = "Accept-Language"
+		}
+		ha := http.Header{name: strings.Split(a, "\n")}
+		hb := http.Header{name: strings.Split(b, "\n")}
+		va, vb := VaryValue(ha, name), VaryValue(hb, name)
+		if got := varyMatches(hb[name], fold, va); got != (va == vb) {
+			t.Fatalf("varyMatches(%q, %q) = %v, but VaryValues %q and %q", b, va, got, va, vb)
+		}
+		if again := VaryValue(http.Header{name: {va}}, name); again != va {
+			t.Fatalf("VaryValue(%q) = %q, not normal: again %q", a, va, again)
+		}
+		for _, item := range strings.Split(va, ",") {
+			if va != "" && (item == "" || strings.Trim(item, " \t") != item) {
+				t.Fatalf("VaryValue(%q) = %q: item %q", a, va, item)
+			}
+		}
+	})
+}

@@ -163,13 +163,14 @@ func (p *Page) VariantID() string {
 }
 
 // Matches reports whether a request over https (or not) with header h
-// selects this variant.
+// selects this variant. It compares without building the request's
+// normal form, so a hit allocates nothing whatever the spelling.
 func (p *Page) Matches(https bool, h http.Header) bool {
 	if p.HTTPS != https {
 		return false
 	}
 	for i, name := range p.Vary {
-		if VaryValue(h, name) != p.VaryValues[i] {
+		if !varyMatches(h[name], foldsVaryCase(name), p.VaryValues[i]) {
 			return false
 		}
 	}
@@ -180,17 +181,128 @@ func (p *Page) Matches(https bool, h http.Header) bool {
 // same variant as an empty one. (A header value cannot hold a NUL.)
 const VaryAbsent = "\x00"
 
-// VaryValue is the value of header name in h as variants compare it: all of
-// its lines joined with ", ", or VaryAbsent.
+// VaryValue is the value of header name in h as variants compare it
+// (docs/behaviour.md#vary): all of its lines read as one comma-separated
+// list, the whitespace around each item and the empty items dropped, the
+// items joined by "," in their order; for Accept-Language and
+// Accept-Encoding, whose items are case-insensitive, lower-cased. "en, de",
+// "en,de" and "EN, de" are one variant; "de, en" another (a site may pick
+// the first language listed). It is VaryAbsent when h has no such header,
+// and "" for an empty one. A value already in that form is returned as it
+// is, without allocating.
 func VaryValue(h http.Header, name string) string {
 	vs := h[name]
-	switch len(vs) {
-	case 0:
+	if len(vs) == 0 {
 		return VaryAbsent
-	case 1:
-		return strings.TrimSpace(vs[0])
 	}
-	return strings.TrimSpace(strings.Join(vs, ", "))
+	fold := foldsVaryCase(name)
+	if len(vs) == 1 && varyNormal(vs[0], fold) {
+		return vs[0]
+	}
+	var b strings.Builder
+	for _, line := range vs {
+		for rest := line; rest != ""; {
+			var item string
+			item, rest = nextVaryItem(rest)
+			if item == "" {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			if !fold {
+				b.WriteString(item)
+				continue
+			}
+			for i := 0; i < len(item); i++ {
+				b.WriteByte(lowerASCII(item[i]))
+			}
+		}
+	}
+	return b.String()
+}
+
+// varyMatches reports whether VaryValue of a header whose lines are vs
+// (fold for the headers compared in any case) is want, a VaryValue.
+func varyMatches(vs []string, fold bool, want string) bool {
+	switch {
+	case len(vs) == 0:
+		return want == VaryAbsent
+	case len(vs) == 1 && vs[0] == want:
+		return true // the usual hit: the same spelling as the stored one
+	}
+	n, first := 0, true // bytes of want matched; no item matched yet
+	for _, line := range vs {
+		for rest := line; rest != ""; {
+			var item string
+			item, rest = nextVaryItem(rest)
+			if item == "" {
+				continue
+			}
+			if !first {
+				if n >= len(want) || want[n] != ',' {
+					return false
+				}
+				n++
+			}
+			first = false
+			if len(want)-n < len(item) {
+				return false
+			}
+			if fold {
+				for i := 0; i < len(item); i++ {
+					if lowerASCII(item[i]) != want[n+i] {
+						return false
+					}
+				}
+			} else if want[n:n+len(item)] != item {
+				return false
+			}
+			n += len(item)
+		}
+	}
+	return n == len(want)
+}
+
+// foldsVaryCase reports the headers whose list items compare in any case.
+func foldsVaryCase(name string) bool {
+	return name == "Accept-Language" || name == "Accept-Encoding"
+}
+
+// nextVaryItem returns the first item of a comma-separated list, without
+// the whitespace around it, and the rest of the list.
+func nextVaryItem(s string) (item, rest string) {
+	item, rest, _ = strings.Cut(s, ",")
+	return strings.Trim(item, " \t"), rest
+}
+
+// varyNormal reports whether v is already in VaryValue's form: no
+// whitespace at its ends or next to a comma, no empty item, and (fold) no
+// upper-case letter.
+func varyNormal(v string, fold bool) bool {
+	last := len(v) - 1
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == ' ' || c == '\t':
+			if i == 0 || i == last || v[i-1] == ',' || v[i+1] == ',' {
+				return false
+			}
+		case c == ',':
+			if i == 0 || i == last || v[i+1] == ',' {
+				return false
+			}
+		case fold && 'A' <= c && c <= 'Z':
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // MarkStale makes the page answer STALE until it is replaced.

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -29,7 +30,7 @@ func runConditionalCases(t *testing.T, cases []conditionalCase) {
 	t.Helper()
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			p := &cache.Page{Status: http.StatusOK, ETag: tt.etag, LastModified: tt.lastModified}
+			p := &cache.Page{Status: http.StatusOK, ETag: tt.etag, LastModified: tt.lastModified, StoredAt: time.Now()}
 			assert.Equal(t, tt.want, notModified(tt.header, p))
 		})
 	}
@@ -68,7 +69,7 @@ func TestIfModifiedSinceAgainstLastModified(t *testing.T) {
 		{"an asctime date is read", "", lastModified, http.Header{"If-Modified-Since": {"Tue Nov 15 12:45:26 1994"}}, true},
 		{"an unparsable date is ignored", "", lastModified, http.Header{"If-Modified-Since": {"yesterday"}}, false},
 		{"an unparsable Last-Modified is ignored", "", "last week", http.Header{"If-Modified-Since": {lastModified}}, false},
-		{"a page without Last-Modified is modified", "", "", http.Header{"If-Modified-Since": {lastModified}}, false},
+		{"a page without Last-Modified received since is modified", "", "", http.Header{"If-Modified-Since": {lastModified}}, false},
 		{"a page with only an ETag ignores If-Modified-Since", `"v1"`, "", http.Header{"If-Modified-Since": {lastModified}}, false},
 		{"no conditional header is no 304", `"v1"`, lastModified, http.Header{}, false},
 	})
@@ -97,4 +98,31 @@ func TestIfNoneMatchFollowsTheEntityTagGrammar(t *testing.T) {
 		{"a tag holding a comma matches in a list", `W/"a,b"`, "", http.Header{"If-None-Match": {`"x", W/"a,b"`}}, true},
 		{"a star matches a stored page without a tag", "", "", http.Header{"If-None-Match": {"*"}}, true},
 	})
+}
+
+// TestIfModifiedSinceWithoutLastModified: a page without Last-Modified is
+// dated by its Date, or else by the time it was received.
+func TestIfModifiedSinceWithoutLastModified(t *testing.T) {
+	received, _ := http.ParseTime(lastModified)
+	for _, tt := range []struct {
+		name string
+		date string // the stored Date ("" for none)
+		ims  string
+		want bool
+	}{
+		{"dated before the date given is not modified", aSecondEarly, lastModified, true},
+		{"dated after the date given is modified", aSecondLater, lastModified, false},
+		{"without Date, received at the date given is not modified", "", lastModified, true},
+		{"without Date, received after the date given is modified", "", aSecondEarly, false},
+		{"an unreadable Date counts as none", "soon", lastModified, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.date != "" {
+				h.Set("Date", tt.date)
+			}
+			p := &cache.Page{Status: http.StatusOK, Header: cache.FieldsOf(h), StoredAt: received}
+			assert.Equal(t, tt.want, notModified(http.Header{"If-Modified-Since": {tt.ims}}, p))
+		})
+	}
 }

@@ -42,6 +42,9 @@ type Options struct {
 	CacheStatuses []int
 	// CompressTypes are media types gzipped once when stored (COMPRESS_TYPES). Nil: none.
 	CompressTypes []string
+	// CompressMinBytes is COMPRESS_MIN_BYTES: smaller bodies are stored as
+	// received. Zero: any size is compressed.
+	CompressMinBytes int64
 	// BypassCookies names cookies that make a request pass through (BYPASS_COOKIES).
 	BypassCookies cache.Matcher
 	// IgnoreParams names query parameters dropped from keys and fills (IGNORE_QUERY_PARAMS).
@@ -183,6 +186,7 @@ func New(opts Options) (*Handler, error) {
 		builder: builder{
 			statuses:      make(map[int]bool),
 			compressTypes: make(map[string]bool),
+			compressMin:   opts.CompressMinBytes,
 			maxPlain:      max(opts.MaxObjectBytes*32, 256<<20),
 			tagHeaders:    opts.TagHeaders,
 		},
@@ -291,7 +295,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if h.passes.has(key, h.now()) {
+	if len(r.Header["Range"]) > 0 || h.passes.has(key, h.now()) {
+		// A range of a page not stored passes through and never fills
+		// (docs/behaviour.md#range-requests), nor does a pass-through key.
 		h.pass(w, r, verdictBypass)
 		return
 	}
@@ -465,9 +471,9 @@ func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, https bool, req 
 }
 
 // mustBypass reports a request that may never be answered from memory nor
-// fill: credentials, a bypass cookie, a range.
+// fill: credentials, a bypass cookie.
 func (h *Handler) mustBypass(r *http.Request) bool {
-	if len(r.Header["Authorization"]) > 0 || len(r.Header["Range"]) > 0 {
+	if len(r.Header["Authorization"]) > 0 {
 		return true
 	}
 	if h.bypassCookies.Empty() {

@@ -62,6 +62,9 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, p *cache.Page, v
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	if p.Status == http.StatusOK && len(r.Header["Range"]) > 0 && h.writeRange(w, r, p, hdr, gz) {
+		return
+	}
 	if r.Method == http.MethodHead {
 		w.WriteHeader(p.Status)
 		return
@@ -176,15 +179,24 @@ func notModified(h http.Header, p *cache.Page) bool {
 		return false
 	}
 	ims := h.Get("If-Modified-Since")
-	if ims == "" || p.LastModified == "" {
+	if ims == "" {
 		return false
 	}
 	since, err := http.ParseTime(ims)
 	if err != nil {
 		return false
 	}
-	modified, err := http.ParseTime(p.LastModified)
-	return err == nil && !modified.Truncate(time.Second).After(since)
+	// Without Last-Modified, the stored Date stands for it, or else the
+	// time the page was received (RFC 9111 §4.3.2).
+	modified := p.StoredAt
+	if p.LastModified != "" {
+		if modified, err = http.ParseTime(p.LastModified); err != nil {
+			return false
+		}
+	} else if date, err := http.ParseTime(p.Header.Get("Date")); err == nil {
+		modified = date
+	}
+	return !modified.Truncate(time.Second).After(since)
 }
 
 // nextETag returns the first entity tag of an If-None-Match list (or "*")

@@ -20,6 +20,7 @@ import (
 type builder struct {
 	statuses      map[int]bool
 	compressTypes map[string]bool
+	compressMin   int64    // smaller bodies are stored as received (COMPRESS_MIN_BYTES)
 	maxPlain      int64    // bound on a stored gzip body's decompressed size
 	tagHeaders    []string // TAG_HEADERS, canonical names
 }
@@ -56,18 +57,16 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 
 	switch enc := strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding"))); enc {
 	case "", "identity":
-		h.Del("Content-Encoding")
 		// Only a page that will be stored is compressed: an unstorable
-		// answer goes to its one visitor as the origin sent it.
-		if reason == "" && len(p.Body) > 0 && b.compressible(h.Get("Content-Type")) {
-			var buf bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
-			zw.Write(p.Body)
-			zw.Close()
-			p.PlainLen = int64(len(p.Body))
-			p.Body, p.Gzip = buf.Bytes(), true
-			h.Set("Content-Encoding", "gzip")
-			weakenETag(h)
+		// answer goes to its one visitor as the origin sent it. A body
+		// stored as received keeps the origin's headers exactly.
+		if reason == "" && b.worthCompressing(h.Get("Content-Type"), len(p.Body)) {
+			if zipped, ok := gzipSmaller(p.Body); ok {
+				p.PlainLen = int64(len(p.Body))
+				p.Body, p.Gzip = zipped, true
+				h.Set("Content-Encoding", "gzip")
+				weakenETag(h)
+			}
 		}
 	case "gzip", "x-gzip":
 		n, err := gunzipLen(p.Body, b.maxPlain)
@@ -83,9 +82,12 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 		p.PlainLen, p.Gzip = n, true
 		h.Set("Content-Encoding", "gzip")
 	default:
-		if reason == "" {
-			reason = "Content-Encoding " + enc
-		}
+		// Another coding (br, deflate, zstd, a list of them): stored and
+		// served as received, to every visitor, its headers untouched.
+		// isrproxy cannot decode it for a client that does not accept it,
+		// so it is the origin's representation for everyone, as a cache
+		// that does not negotiate would serve it
+		// (docs/behaviour.md#compression).
 	}
 
 	if p.Gzip && !star { // "Vary: *" already says it all, and must stay
@@ -173,22 +175,39 @@ func parseTags(h http.Header, names []string) []string {
 	return tags
 }
 
-func (b *builder) compressible(contentType string) bool {
-	if len(b.compressTypes) == 0 || contentType == "" {
+// worthCompressing reports whether a body of size bytes and contentType is
+// one isrproxy gzips when it stores it: a type of COMPRESS_TYPES, at least
+// COMPRESS_MIN_BYTES long.
+func (b *builder) worthCompressing(contentType string, size int) bool {
+	if len(b.compressTypes) == 0 || contentType == "" || size == 0 || int64(size) < b.compressMin {
 		return false
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && b.compressTypes[mt]
 }
 
+// gzipSmaller returns body gzipped, and whether that is smaller than body:
+// a body gzip cannot shrink (already compressed data mislabelled as text,
+// random tokens) is stored as received.
+func gzipSmaller(body []byte) ([]byte, bool) {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+	zw.Write(body)
+	zw.Close()
+	if buf.Len() >= len(body) {
+		return nil, false
+	}
+	return buf.Bytes(), true
+}
+
 // weakenETag makes a strong ETag weak: the bytes sent are not the
-// origin's. A malformed one is dropped.
+// origin's. A malformed one (an empty line included) is dropped, never
+// rewritten into another malformed one.
 func weakenETag(h http.Header) {
-	et := h.Get("Etag")
-	if et == "" {
+	if len(h["Etag"]) == 0 {
 		return
 	}
-	if weak, ok := cache.WeakETag(et); ok {
+	if weak, ok := cache.WeakETag(h.Get("Etag")); ok {
 		h.Set("Etag", weak)
 	} else {
 		h.Del("Etag")

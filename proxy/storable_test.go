@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -88,7 +89,7 @@ func TestResponsesThatAreNotStored(t *testing.T) {
 		{"a gzip body cut short is not stored", 200, http.Header{"Content-Encoding": {"gzip"}}, string(gzipped(t, "hello")[:15]), "gzip body: unexpected EOF"},
 		{"a gzip body that decompresses beyond the bound is not stored", 200, http.Header{"Content-Encoding": {"gzip"}},
 			string(gzipped(t, strings.Repeat("a", 1<<20+1))), "gzip body: " + errGzipTooLarge.Error()},
-		{"a body in a coding other than gzip is not stored", 200, http.Header{"Content-Encoding": {"br"}}, "x", "Content-Encoding br"},
+		{"a body in a coding other than gzip is stored", 200, http.Header{"Content-Encoding": {"br"}}, "x", ""},
 		{"the first reason is the one given", 302, http.Header{"Set-Cookie": {"a=1"}, "Cache-Control": {"no-store"}}, "x", "status 302 not in CACHE_STATUSES"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -203,6 +204,99 @@ func TestBodiesStoredAsReceived(t *testing.T) {
 			assert.Equal(t, tt.wantVary, p.Header.Get("Vary"))
 			assert.Equal(t, tt.wantEnc, p.Header.Get("Content-Encoding"))
 			assert.Equal(t, strconv.Itoa(len(tt.body)), p.Header.Get("Content-Length"))
+		})
+	}
+}
+
+// TestCompressionOnlyWhenWorthIt: a listed type is gzipped only from
+// COMPRESS_MIN_BYTES on, and only when gzip makes it smaller; a body
+// stored as received keeps the origin's headers exactly.
+func TestCompressionOnlyWhenWorthIt(t *testing.T) {
+	noise := make([]byte, 4096) // does not compress: gzip only adds its framing
+	rand.NewChaCha8([32]byte{1}).Read(noise)
+	for _, tt := range []struct {
+		name     string
+		body     []byte
+		wantGzip bool
+	}{
+		{"a body one byte short of the minimum is stored as received", bytes.Repeat([]byte("a"), 1023), false},
+		{"a body of the minimum is compressed", bytes.Repeat([]byte("a"), 1024), true},
+		{"a body gzip cannot shrink is stored as received", noise, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			origin := http.Header{
+				"Content-Type":   {"text/html"},
+				"Etag":           {`"v1"`},
+				"Vary":           {"accept-language"},
+				"Content-Length": {strconv.Itoa(len(tt.body))},
+				"X-Other":        {"kept"},
+			}
+			b := testBuilder()
+			b.compressMin = 1024
+			f := &fetched{status: 200, header: origin.Clone(), body: tt.body}
+			p, reason := b.build(testKey, f, http.Header{}, 1, time.Now())
+			require.Empty(t, reason)
+			assert.Equal(t, tt.wantGzip, p.Gzip)
+			if tt.wantGzip {
+				assert.Less(t, len(p.Body), len(tt.body))
+				assert.Equal(t, `W/"v1"`, p.Header.Get("Etag"))
+				return
+			}
+			assert.Equal(t, tt.body, p.Body)
+			want := cache.FieldsOf(origin)
+			assert.Equal(t, want, p.Header, "the origin's headers exactly: no Vary, ETag or Content-Length rewrite")
+			assert.Equal(t, `"v1"`, p.ETag)
+		})
+	}
+}
+
+// TestBodiesInOtherCodingsAreStoredAsReceived: a body the origin sent in a
+// coding isrproxy does not decode is stored as it came, with the origin's
+// headers exactly (its Vary too, whatever it says), for every visitor.
+func TestBodiesInOtherCodingsAreStoredAsReceived(t *testing.T) {
+	body := []byte("\x1b\x03\x00compressed-by-the-origin")
+	for _, enc := range []string{"br", "deflate", "zstd", "BR", "gzip, br", "compress"} {
+		for _, vary := range [][]string{nil, {"Accept-Encoding"}, {"accept-encoding, Accept-Language"}} {
+			t.Run(enc+" "+strings.Join(vary, ","), func(t *testing.T) {
+				origin := http.Header{
+					"Content-Type":     {"text/html"},
+					"Content-Encoding": {enc},
+					"Etag":             {`"br1"`},
+					"Content-Length":   {strconv.Itoa(len(body))},
+				}
+				if vary != nil {
+					origin["Vary"] = vary
+				}
+				f := &fetched{status: 200, header: origin.Clone(), body: body}
+				p, reason := testBuilder().build(testKey, f, http.Header{}, 1, time.Now())
+				require.Empty(t, reason)
+				assert.False(t, p.Gzip)
+				assert.Equal(t, body, p.Body)
+				assert.Equal(t, cache.FieldsOf(origin), p.Header)
+				assert.Equal(t, `"br1"`, p.ETag)
+			})
+		}
+	}
+}
+
+// TestAMalformedETagIsDroppedWhenCompressing: the stored gzip page and its
+// decompressed form carry no ETag at all rather than a rewritten one.
+func TestAMalformedETagIsDroppedWhenCompressing(t *testing.T) {
+	body := strings.Repeat("<p>hello</p>", 50)
+	for _, etag := range []string{`abc`, `"a"b"`, `w/"x"`, `"x`, `W/W/"x"`, `"a b"`, ``} {
+		t.Run(etag, func(t *testing.T) {
+			f := &fetched{status: 200, body: []byte(body), header: http.Header{
+				"Content-Type": {"text/html"}, "Etag": {etag},
+			}}
+			p, reason := testBuilder().build(testKey, f, http.Header{}, 1, time.Now())
+			require.Empty(t, reason)
+			require.True(t, p.Gzip)
+			assert.Empty(t, p.ETag)
+			for _, fs := range []cache.Fields{p.Header, p.PlainHeader()} {
+				for _, field := range fs {
+					assert.NotEqual(t, "Etag", field.Name, "%q kept as %q", etag, field.Values)
+				}
+			}
 		})
 	}
 }
@@ -396,6 +490,10 @@ func TestWeakenETag(t *testing.T) {
 		{"a weak ETag is left as it is", `W/"v1"`, `W/"v1"`},
 		{"an empty strong ETag is made weak", `""`, `W/""`},
 		{"no ETag stays none", "", ""},
+		{"an unquoted ETag is dropped", "abc", ""},
+		{"a lower-case weak prefix is malformed: dropped", `w/"x"`, ""},
+		{"an unterminated ETag is dropped", `"x`, ""},
+		{"an ETag with a space is dropped", `"a b"`, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := http.Header{}
@@ -404,11 +502,16 @@ func TestWeakenETag(t *testing.T) {
 			}
 			weakenETag(h)
 			assert.Equal(t, tt.want, h.Get("Etag"))
-			if tt.etag == "" {
-				assert.NotContains(t, h, "Etag", "no ETag is invented")
+			if tt.want == "" {
+				assert.NotContains(t, h, "Etag", "no ETag is invented or rewritten")
 			}
 		})
 	}
+	t.Run("an empty ETag line is dropped", func(t *testing.T) {
+		h := http.Header{"Etag": {""}}
+		weakenETag(h)
+		assert.NotContains(t, h, "Etag")
+	})
 }
 
 func TestParseAge(t *testing.T) {
