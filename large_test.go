@@ -149,6 +149,9 @@ func TestConcurrentFirstRequestsForALargePageCostOneOriginRequestEach(t *testing
 		before := o.hits.Load()
 		wait := launchGets(t, p, path, n)
 		waitForRequests(t, p, n) // the first holds the fill, the others wait on it
+		// The fill reaches the origin from its own goroutine, maybe a
+		// moment after the visitors are all in.
+		require.Eventually(t, func() bool { return o.hits.Load() > before }, 10*time.Second, 5*time.Millisecond)
 		assert.Equal(t, before+1, o.hits.Load(), "%s: one fill", path)
 		gates[path].open()
 		answers := wait()
