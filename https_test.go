@@ -6,6 +6,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +24,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/isrproxy/isrproxy/certs"
 )
@@ -499,4 +503,95 @@ func TestBadCertificateFilesExitTwo(t *testing.T) {
 	env["TLS_CERT_FILE"], env["TLS_KEY_FILE"] = good.certFile, good.keyFile
 	code, _, stderr := exitCLI(t, env)
 	assert.Equal(t, 0, code, stderr)
+}
+
+// h2Exchange sends one HTTP/2 request made of the given header fields
+// (pseudo-headers first) and, if body is not nil, one DATA frame, on a
+// fresh connection to addr; it returns the answer's :status, or 0 and
+// the error code when the server reset the stream or the connection.
+func h2Exchange(t *testing.T, addr string, pool *x509.CertPool, fields [][2]string, body []byte) (status int, reset string) {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"h2"}})
+	require.NoError(t, err)
+	defer c.Close()
+	require.Equal(t, "h2", c.ConnectionState().NegotiatedProtocol)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.WriteString(c, http2.ClientPreface)
+	require.NoError(t, err)
+	fr := http2.NewFramer(c, c)
+	require.NoError(t, fr.WriteSettings())
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range fields {
+		require.NoError(t, enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}))
+	}
+	require.NoError(t, fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(),
+		EndHeaders: true, EndStream: body == nil}))
+	if body != nil {
+		require.NoError(t, fr.WriteData(1, true, body))
+	}
+	dec := hpack.NewDecoder(4096, nil)
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return 0, err.Error()
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.RSTStreamFrame:
+			return 0, f.ErrCode.String()
+		case *http2.GoAwayFrame:
+			if f.ErrCode != http2.ErrCodeNo {
+				return 0, f.ErrCode.String()
+			}
+		case *http2.HeadersFrame:
+			hf, err := dec.DecodeFull(f.HeaderBlockFragment())
+			require.NoError(t, err)
+			for _, h := range hf {
+				if h.Name == ":status" {
+					n, _ := strconv.Atoi(h.Value)
+					return n, ""
+				}
+			}
+		}
+	}
+}
+
+// HTTP/2 requests whose fields would be refused over HTTP/1.1 are refused
+// (400 from isrproxy, or a stream reset by Go's HTTP/2 server, which
+// forbids connection-specific fields), and none reaches the origin.
+func TestHTTP2RefusesWhatHTTP1Refuses(t *testing.T) {
+	o := newTestOrigin(t, page("<p>p</p>"))
+	p, pair := startTLSProxy(t, o.URL, nil)
+	addr := strings.TrimPrefix(p.TLS, "https://")
+	get := func(path string, extra ...[2]string) [][2]string {
+		return append([][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "www.example.com"}, {":path", path}}, extra...)
+	}
+	status, reset := h2Exchange(t, addr, pair.pool, get("/ok"), nil)
+	require.Equal(t, http.StatusOK, status, reset)
+	require.Equal(t, int64(1), o.hits.Load())
+
+	for _, tt := range []struct {
+		name   string
+		fields [][2]string
+		body   []byte
+	}{
+		{"a GET with a body", get("/a"), []byte("smuggled")},
+		{"a GET with a body and its length", get("/a", [2]string{"content-length", "8"}), []byte("smuggled")},
+		{"Connection naming Host", get("/a", [2]string{"connection", "host"}), nil},
+		{"Connection naming Cookie", get("/a", [2]string{"cookie", "a=1"}, [2]string{"connection", "cookie"}), nil},
+		{"Transfer-Encoding", get("/a", [2]string{"transfer-encoding", "chunked"}), []byte("0\r\n\r\n")},
+		{"Upgrade: h2c", get("/a", [2]string{"upgrade", "h2c"}), nil},
+		{"an encoded control character in the path", get("/a%0ab"), nil},
+		{"an encoded NUL in the path", get("/a%00b"), nil},
+		{"a raw control character in the path", get("/a\x01b"), nil},
+		{"a raw DEL in the path", get("/a\x7fb"), nil},
+	} {
+		status, reset := h2Exchange(t, addr, pair.pool, tt.fields, tt.body)
+		assert.True(t, status == http.StatusBadRequest || reset != "", "%s: answered %d", tt.name, status)
+	}
+	assert.Equal(t, int64(1), o.hits.Load(), "no refused request reached the origin")
 }
