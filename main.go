@@ -280,15 +280,15 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		addrs.Admin = a.Addr()
 	}
 
+	if acme != nil {
+		acme.Start(ctx) // what storage holds now; the rest in the background
+	}
 	errc := make(chan error, len(servers))
 	for _, s := range servers {
 		go func() { errc <- s.Serve() }()
 	}
 	log.Info("isrproxy serving", "listen", addrs.Public, "admin", addrs.Admin, "tls", addrs.TLS,
 		"origin", cfg.OriginURL.URL().String())
-	if acme != nil {
-		acme.Start(ctx) // in the background: pages are served meanwhile
-	}
 	if ready != nil {
 		ready(addrs)
 	}

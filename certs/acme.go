@@ -131,13 +131,18 @@ func (a *ACME) onEvent(_ context.Context, event string, data map[string]any) err
 	return nil
 }
 
-// Start obtains the certificates it has not got, each in the background,
-// retrying with back-off until it succeeds or ctx ends; then certmagic
-// keeps them renewed. A domain without a certificate yet fails its
-// handshakes, and nothing else.
+// Start loads the certificates ACME_STORAGE holds, at once and without
+// asking the CA, so that a restart serves them from its first handshake.
+// It obtains the others, each in the background, retrying with back-off
+// until it succeeds or ctx ends; certmagic keeps them all renewed. A
+// domain without a certificate yet fails its handshakes, and nothing else.
 func (a *ACME) Start(ctx context.Context) {
 	ctx, a.cancel = context.WithCancel(ctx)
 	for _, d := range a.opts.Domains {
+		if _, err := a.magic.CacheManagedCertificate(ctx, d); err == nil {
+			a.opts.Logger.Info("TLS certificate loaded from storage", "domain", d)
+			continue // managed from now on: certmagic renews it
+		}
 		a.wg.Go(func() { a.obtain(ctx, d) })
 	}
 }
