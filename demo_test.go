@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"regexp"
@@ -42,7 +43,7 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- cli(ctx, []string{"demo"}, map[string]string{
-			"LISTEN_ADDR": "127.0.0.1:0", "ADMIN_ADDR": "127.0.0.1:0", "GOMEMLIMIT": "off", "GOGC": "100",
+			"LISTEN_ADDR": "127.0.0.1:0", "ADMIN_ADDR": "127.0.0.1:0", "TLS_ADDR": "127.0.0.1:0", "GOMEMLIMIT": "off", "GOGC": "100",
 		}, out, io.Discard)
 	}()
 	t.Cleanup(func() {
@@ -94,4 +95,21 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 	resp, body = get(page)
 	assert.Equal(t, "HIT", resp.Header.Get("X-Cache"))
 	assert.Contains(t, body, `content="2"`)
+
+	// Over HTTPS and HTTP/2, as curl -k --http2 does: the https page is
+	// its own variant, filled once and then served from memory.
+	secure := regexp.MustCompile(`curl -k --http2 .*(https://\S+/events/42)`).FindStringSubmatch(text)
+	require.NotNil(t, secure, text)
+	client := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // the demo's certificate is self-signed
+	defer client.CloseIdleConnections()
+	for _, want := range []string{"MISS", "HIT"} {
+		resp, err := client.Get(secure[1])
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, "HTTP/2.0", resp.Proto)
+		assert.Equal(t, want, resp.Header.Get("X-Cache"))
+		assert.Contains(t, string(body), `content="2"`)
+	}
 }

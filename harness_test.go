@@ -73,6 +73,7 @@ type instance struct {
 	t      *testing.T
 	URL    string // public listener, "http://127.0.0.1:port"
 	Admin  string // admin listener
+	TLS    string // TLS listener, "https://127.0.0.1:port"; "" when not configured
 	logs   *syncBuffer
 	client *http.Client
 	sent   *atomic.Int64 // requests sent through do, each owed an access-log line; shared by copies
@@ -150,8 +151,13 @@ func startProxy(t *testing.T, originURL string, env map[string]string) *instance
 		cancel()
 		t.Fatal("isrproxy did not start")
 	}
+	tlsURL := ""
+	if l.TLS != "" {
+		tlsURL = "https://" + l.TLS
+	}
 	in := &instance{
 		t: t, URL: "http://" + l.Public, Admin: "http://" + l.Admin, logs: logs, sent: new(atomic.Int64), proc: pr,
+		TLS: tlsURL,
 		client: &http.Client{
 			Transport:     &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -192,6 +198,7 @@ func (in *instance) on(t *testing.T) *instance {
 
 // answer is a response read whole.
 type answer struct {
+	Proto  string // "HTTP/1.1", "HTTP/2.0"
 	Status int
 	Header http.Header
 	Body   string
@@ -206,7 +213,7 @@ func (in *instance) do(req *http.Request) answer {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(in.t, err)
-	return answer{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
+	return answer{Proto: resp.Proto, Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
 }
 
 // get fetches path with optional header pairs ("Name", "value", ...).

@@ -11,13 +11,17 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,6 +30,7 @@ import (
 
 	"github.com/isrproxy/isrproxy/admin"
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/certs"
 	"github.com/isrproxy/isrproxy/config"
 	"github.com/isrproxy/isrproxy/forwarded"
 	"github.com/isrproxy/isrproxy/gctune"
@@ -94,7 +99,12 @@ func cli(ctx context.Context, args []string, environ map[string]string, stdout, 
 type Listeners struct {
 	Public string
 	Admin  string // "" when ADMIN_ADDR is off
+	TLS    string // "" when TLS is not configured
 }
+
+// acmeOverrides, when not nil, adjusts the ACME options before use: tests
+// shorten the retry and leave a challenge type out.
+var acmeOverrides func(*certs.ACMEOptions)
 
 // run serves until ctx ends, then shuts down gracefully. ready, if not nil,
 // learns the listening addresses. It is wiring only: each part is built
@@ -113,20 +123,11 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		go gctune.Run(ctx) // a fixed headroom above the stored pages
 	}
 
-	// SIGHUP, which an operator sends to nginx, never stops isrproxy.
+	// SIGHUP, which an operator sends to nginx, never stops isrproxy: it
+	// re-reads the certificate files, and nothing else.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-hup:
-				log.Info("SIGHUP: nothing to reload")
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -136,6 +137,52 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	// pages that clients without gzip ask for again and again; the pages
 	// themselves get the rest, so the two together stay within the budget.
 	decompressed := min(int64(cfg.CacheMaxBytes)/16, 64<<20)
+	// Certificates are checked before anything listens: a pair that does
+	// not load is a configuration error.
+	var background sync.WaitGroup
+	defer background.Wait()
+	var tlsConfig *tls.Config
+	var files *certs.Files
+	var acme *certs.ACME
+	switch {
+	case !cfg.TLSEnabled():
+	case len(cfg.ACMEDomains) > 0:
+		opts := certs.ACMEOptions{
+			Domains: cfg.ACMEDomains, Email: cfg.ACMEEmail, CA: cfg.ACMECA, CARoot: cfg.ACMECARoot,
+			Storage: cfg.ACMEStorage, HTTPAddr: cfg.ListenAddr, TLSAddr: cfg.TLSAddr,
+			Logger: log, OnError: func() { counters.CertificateError("acme") },
+		}
+		if acmeOverrides != nil {
+			acmeOverrides(&opts)
+		}
+		if acme, err = certs.NewACME(opts); err != nil {
+			return configError(err)
+		}
+		defer acme.Close()
+		tlsConfig = &tls.Config{GetCertificate: acme.GetCertificate, NextProtos: acme.NextProtos()}
+	default:
+		files, err = certs.LoadFiles(cfg.TLSCertFile, cfg.TLSKeyFile, log, func() { counters.CertificateError("files") })
+		if err != nil {
+			return configError(err)
+		}
+		tlsConfig = &tls.Config{GetCertificate: files.GetCertificate}
+		background.Go(func() { files.Watch(ctx, certs.PollInterval) })
+	}
+	background.Go(func() {
+		for {
+			select {
+			case <-hup:
+				if files != nil {
+					files.Reload("SIGHUP")
+				} else {
+					log.Info("SIGHUP: nothing to reload")
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+
 	store, err = cache.New(counters.StoreHooks(cache.Config{MaxBytes: int64(cfg.CacheMaxBytes) - decompressed}))
 	if err != nil {
 		return err
@@ -168,6 +215,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		OriginMaxConcurrency:  cfg.OriginMaxConcurrency,
 		RevalidateConcurrency: cfg.RevalidateConcurrency,
 		DecompressedBytes:     decompressed,
+		HTTPSOnly:             cfg.HTTPSRedirect == config.SwitchOn,
 		Logger:                log,
 		Metrics:               counters,
 	})
@@ -192,29 +240,65 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	// Behind a balancer that terminates TLS, the client and the scheme are
 	// those the trusted proxies vouch for, for everything after them.
 	trusted := forwarded.New(cfg.TrustedProxies)
-	public, err := server.Public("LISTEN_ADDR", cfg.ListenAddr,
-		trusted.Handler(proxy.AccessLog(server.Route(cfg.RevalidatePath, api, pages), log)), log)
+	var servers []*server.Server
+	closeAll := func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}
+	var addrs Listeners
+	plainPages := http.Handler(pages)
+	if tlsConfig != nil {
+		secure, err := server.TLS("TLS_ADDR", cfg.TLSAddr, forwarded.OverTLS(
+			trusted.Handler(proxy.AccessLog(server.Route(cfg.RevalidatePath, api, pages), log))), tlsConfig, log)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, secure)
+		addrs.TLS = secure.Addr()
+		if cfg.HTTPSRedirect == config.SwitchOn {
+			// Only https pages are stored then: an http page request is
+			// redirected before it reaches the store.
+			_, port, _ := net.SplitHostPort(secure.Addr())
+			if _, p, err := net.SplitHostPort(cfg.TLSAddr); err == nil && p != "0" {
+				port = p // as configured: a port published by a container may differ
+			}
+			plainPages = server.RedirectHTTPS(port, pages)
+		}
+	}
+	// The revalidate API and the ACME HTTP-01 challenge are served on
+	// plain HTTP too, never redirected.
+	plain := server.Route(cfg.RevalidatePath, api, plainPages)
+	if acme != nil {
+		plain = acme.HTTPHandler(plain)
+	}
+	public, err := server.Public("LISTEN_ADDR", cfg.ListenAddr, trusted.Handler(proxy.AccessLog(plain, log)), log)
 	if err != nil {
+		closeAll()
 		return err
 	}
-	servers := []*server.Server{public}
-	addrs := Listeners{Public: public.Addr()}
+	servers = append([]*server.Server{public}, servers...)
+	addrs.Public = public.Addr()
 	adminHandler := admin.New(reg)
 	if cfg.AdminAddr != "" {
 		a, err := server.Plain("ADMIN_ADDR", cfg.AdminAddr, adminHandler, log)
 		if err != nil {
-			public.Close()
+			closeAll()
 			return err
 		}
 		servers = append(servers, a)
 		addrs.Admin = a.Addr()
 	}
 
+	if acme != nil {
+		acme.Start(ctx) // what storage holds now; the rest in the background
+	}
 	errc := make(chan error, len(servers))
 	for _, s := range servers {
 		go func() { errc <- s.Serve() }()
 	}
-	log.Info("isrproxy serving", "listen", addrs.Public, "admin", addrs.Admin, "origin", cfg.OriginURL.URL().String())
+	log.Info("isrproxy serving", "listen", addrs.Public, "admin", addrs.Admin, "tls", addrs.TLS,
+		"origin", cfg.OriginURL.URL().String())
 	if ready != nil {
 		ready(addrs)
 	}
@@ -228,17 +312,37 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	log.Info("shutting down", "timeout", time.Duration(cfg.ShutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
 	defer cancel()
-	if err := public.Shutdown(sctx); err != nil {
-		// SHUTDOWN_TIMEOUT is spent: the requests still running (a client
-		// reading at a byte a second) were cut off.
-		log.Warn("shutdown timeout: closed remaining connections", "err", err)
+	pageServers := servers[:1]
+	if addrs.TLS != "" {
+		pageServers = servers[:2]
 	}
-	for _, s := range servers[1:] {
+	var stopping sync.WaitGroup
+	for _, s := range pageServers {
+		stopping.Go(func() {
+			if err := s.Shutdown(sctx); err != nil {
+				// SHUTDOWN_TIMEOUT is spent: the requests still running (a
+				// client reading at a byte a second) were cut off.
+				log.Warn("shutdown timeout: closed remaining connections", "err", err)
+			}
+		})
+	}
+	stopping.Wait()
+	for _, s := range servers[len(pageServers):] {
 		actx, acancel := context.WithTimeout(context.Background(), time.Second)
 		s.Shutdown(actx)
 		acancel()
 	}
 	return nil
+}
+
+// configError makes certificate problems configuration errors: one line
+// each, exit code 2.
+func configError(err error) error {
+	var p certs.Problems
+	if errors.As(err, &p) {
+		return &config.Error{Problems: p}
+	}
+	return err
 }
 
 // environMap turns os.Environ's "K=V" list into a map.

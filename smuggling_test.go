@@ -6,6 +6,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -42,9 +43,27 @@ type smuggleResult struct {
 // reads every answer each connection gives until it closes or stays quiet.
 func runSmuggleCases(t *testing.T, cases []smuggleCase) []smuggleResult {
 	t.Helper()
+	return runSmuggleCasesOver(t, cases, false)
+}
+
+// runSmuggleCasesOver is runSmuggleCases on the TLS listener when overTLS,
+// each case on an HTTP/1.1 connection (ALPN "http/1.1").
+func runSmuggleCasesOver(t *testing.T, cases []smuggleCase, overTLS bool) []smuggleResult {
+	t.Helper()
 	rec := &recorder{}
 	o := newTestOrigin(t, rec.wrap(page("<p>origin</p>")))
-	p := startProxy(t, o.URL, nil)
+	dial := func(p *instance) (net.Conn, error) { return net.Dial("tcp", hostPort(p.URL)) }
+	var p *instance
+	if overTLS {
+		var pair testPair
+		p, pair = startTLSProxy(t, o.URL, nil)
+		dial = func(p *instance) (net.Conn, error) {
+			return tls.Dial("tcp", strings.TrimPrefix(p.TLS, "https://"),
+				&tls.Config{RootCAs: pair.pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+		}
+	} else {
+		p = startProxy(t, o.URL, nil)
+	}
 	results := make([]smuggleResult, len(cases))
 	var wg sync.WaitGroup
 	for i, tc := range cases {
@@ -52,7 +71,7 @@ func runSmuggleCases(t *testing.T, cases []smuggleCase) []smuggleResult {
 		raw = strings.ReplaceAll(raw, "/smuggled", fmt.Sprintf("/smuggl%02d", i))
 		method, _, _ := strings.Cut(raw, " ")
 		wg.Go(func() {
-			conn, err := net.Dial("tcp", hostPort(p.URL))
+			conn, err := dial(p)
 			if !assert.NoError(t, err) {
 				return
 			}

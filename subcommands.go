@@ -8,10 +8,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"time"
 
+	"github.com/isrproxy/isrproxy/certs"
 	"github.com/isrproxy/isrproxy/config"
 	"github.com/isrproxy/isrproxy/demo"
 )
@@ -58,7 +61,8 @@ func version() string {
 }
 
 // runDemo serves isrproxy in front of the built-in sample site, on loopback
-// unless the environment says otherwise.
+// unless the environment says otherwise, over HTTP and, with a
+// self-signed certificate made at start, over HTTPS and HTTP/2.
 func runDemo(ctx context.Context, environ map[string]string, stdout io.Writer) error {
 	site := httptest.NewServer(&demo.Site{Delay: 300 * time.Millisecond})
 	defer site.Close()
@@ -67,7 +71,27 @@ func runDemo(ctx context.Context, environ map[string]string, stdout io.Writer) e
 		"REVALIDATE_SECRET": "demo-secret-change-me",
 		"LISTEN_ADDR":       "127.0.0.1:8080",
 		"ADMIN_ADDR":        "127.0.0.1:9090",
+		"TLS_ADDR":          "127.0.0.1:8443",
+		"HTTPS_REDIRECT":    "off", // the demo's plain-HTTP steps keep working
 		"LOG_FORMAT":        "text",
+	}
+	if environ["TLS_CERT_FILE"] == "" && environ["ACME_DOMAINS"] == "" {
+		dir, err := os.MkdirTemp("", "isrproxy-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		certPEM, keyPEM, err := certs.SelfSigned([]string{"localhost", "127.0.0.1", "::1"}, 30*24*time.Hour)
+		if err != nil {
+			return err
+		}
+		env["TLS_CERT_FILE"], env["TLS_KEY_FILE"] = filepath.Join(dir, "demo.crt"), filepath.Join(dir, "demo.key")
+		if err := os.WriteFile(env["TLS_CERT_FILE"], certPEM, 0o600); err != nil {
+			return err
+		}
+		if err := os.WriteFile(env["TLS_KEY_FILE"], keyPEM, 0o600); err != nil {
+			return err
+		}
 	}
 	for k, v := range environ {
 		if k != "ORIGIN_URL" { // the demo's origin is the sample site
@@ -93,9 +117,10 @@ Try, in another terminal:
   curl -s 'http://%[1]s/api/revalidate?secret=%[2]s&path=/events/42'        # the CMS's webhook: "outcome":"replaced"
   curl -s http://%[1]s/events/42 | grep version                              # version 2, from memory
   curl -s http://%[3]s/metrics | grep isrproxy_requests                      # the counters
+  curl -k --http2 -s -o /dev/null -D - https://%[5]s/events/42        # HTTP/2 over TLS (self-signed: -k); the https page is stored apart
 
 Ctrl-C stops it.
-`, l.Public, secret, l.Admin, site.URL)
+`, l.Public, secret, l.Admin, site.URL, l.TLS)
 	})
 }
 

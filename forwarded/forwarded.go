@@ -58,6 +58,19 @@ func (t Trusted) Handler(next http.Handler) http.Handler {
 	})
 }
 
+// OverTLS wraps next, the handler of isrproxy's own TLS listener, so that
+// work started for its requests (a revalidation's fetch of a page not
+// stored yet) knows them as https too: [FromContext] reports true. A
+// trusted proxy's word, when [Trusted.Handler] comes after, still wins.
+func OverTLS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil {
+			r = r.WithContext(context.WithValue(r.Context(), httpsKey{}, true))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // client reads the client's address and scheme from the headers a trusted
 // peer sent: X-Forwarded-For and X-Forwarded-Proto, or else Forwarded.
 func (t Trusted) client(peer netip.Addr, h http.Header) (netip.Addr, bool) {

@@ -39,8 +39,13 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{Conn: c}, nil
+	return Wrap(c), nil
 }
+
+// Wrap returns c with its request heads checked before they are read: for
+// a connection accepted elsewhere (an HTTP/1.1 connection over TLS, once
+// its handshake is done).
+func Wrap(c net.Conn) net.Conn { return &conn{Conn: c} }
 
 type state int
 

@@ -26,6 +26,7 @@ type Metrics struct {
 	evictions     prometheus.Counter
 	rejections    prometheus.Counter
 	revalidations *prometheus.CounterVec
+	certErrors    *prometheus.CounterVec
 }
 
 // New registers isrproxy's collectors on reg; store feeds the
@@ -51,12 +52,18 @@ func New(reg prometheus.Registerer, store func() (entries int, bytes int64)) *Me
 		revalidations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "isrproxy_revalidations_total", Help: "Revalidated keys by outcome.",
 		}, []string{"outcome"}),
+		certErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "isrproxy_certificate_errors_total",
+			Help: "TLS certificates that could not be obtained, renewed or reloaded, by source (acme, files).",
+		}, []string{"source"}),
 		byVerdict: make(map[string]prometheus.Counter),
 	}
 	for _, v := range []string{"HIT", "MISS", "STALE", "BYPASS"} {
 		m.byVerdict[v] = m.requests.WithLabelValues(v)
 	}
-	reg.MustRegister(m.requests, m.origin, m.latency, m.evictions, m.rejections, m.revalidations,
+	m.certErrors.WithLabelValues("acme")
+	m.certErrors.WithLabelValues("files")
+	reg.MustRegister(m.requests, m.origin, m.latency, m.evictions, m.rejections, m.revalidations, m.certErrors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "isrproxy_requests_in_flight", Help: "Page requests being answered now.",
 		}, func() float64 { return float64(m.inFlight.Load()) }),
@@ -68,6 +75,14 @@ func New(reg prometheus.Registerer, store func() (entries int, bytes int64)) *Me
 		}, func() float64 { n, _ := store(); return float64(n) }),
 	)
 	return m
+}
+
+// CertificateError counts a certificate that could not be obtained,
+// renewed or reloaded; source is "acme" or "files".
+func (m *Metrics) CertificateError(source string) {
+	if m != nil {
+		m.certErrors.WithLabelValues(source).Inc()
+	}
 }
 
 // StoreHooks returns the callbacks a cache.Config takes to count evictions

@@ -77,6 +77,10 @@ type Options struct {
 	// DecompressedBytes is the budget of the small cache of decompressed
 	// bodies kept for pages asked for repeatedly without gzip. Zero: none.
 	DecompressedBytes int64
+	// HTTPSOnly is HTTPS_REDIRECT on: plain-HTTP page requests never reach
+	// the handler, so a page revalidated before anyone asked for it is
+	// fetched as the https page, whatever the revalidate call came over.
+	HTTPSOnly bool
 	// Logger receives errors and notices. Nil: discard.
 	Logger *slog.Logger
 	// Metrics, if not nil, counts requests and origin fetches.
@@ -137,6 +141,7 @@ type Handler struct {
 	allowed         map[string]bool // nil: any host
 	revalidateAfter time.Duration
 	negativeTTL     time.Duration
+	httpsOnly       bool
 
 	gunzip sync.Pool           // *gzip.Reader
 	plain  *cache.Decompressed // decompressed bodies; nil: none
@@ -204,6 +209,7 @@ func New(opts Options) (*Handler, error) {
 		invalidation:    opts.Invalidation,
 		revalidateAfter: opts.RevalidateAfter,
 		negativeTTL:     opts.NegativeTTL,
+		httpsOnly:       opts.HTTPSOnly,
 	}
 	for _, s := range opts.CacheStatuses {
 		h.builder.statuses[s] = true
@@ -524,11 +530,19 @@ func variantOf(https bool, names []string, h http.Header) string {
 // refusal is why a request must be refused before anything reaches the
 // origin (SPEC §3), or "".
 func refusal(r *http.Request) string {
-	if r.ProtoMajor != 1 || r.Method == "PRI" {
-		return "only HTTP/1.x is served here" // an HTTP/2 preface over HTTP/1
+	switch {
+	case r.Method == "PRI":
+		return "only HTTP/1.x, or HTTP/2 over TLS, is served here" // an HTTP/2 preface over HTTP/1
+	case r.ProtoMajor == 2 && r.TLS != nil:
+		// HTTP/2 as the TLS handshake chose it: never h2c. Its
+		// requests are held to every rule below, as HTTP/1.1 ones are.
+	case r.ProtoMajor != 1:
+		return "only HTTP/1.x, or HTTP/2 over TLS, is served here"
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		if r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
+		// ContentLength is -1 for a body of unknown length: chunked over
+		// HTTP/1.1, DATA frames without content-length over HTTP/2.
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
 			return "a GET or HEAD request may not carry a body"
 		}
 	}

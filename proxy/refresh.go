@@ -36,7 +36,7 @@ func (h *Handler) Refetch(ctx context.Context, key cache.Key) []revalidation.Res
 	} else {
 		// Not stored: fetched for the scheme the revalidate call came
 		// over (a CMS behind the same balancer as its visitors).
-		variants = []variant{{https: forwarded.FromContext(ctx)}}
+		variants = []variant{{https: h.httpsOnly || forwarded.FromContext(ctx)}}
 	}
 	results := make([]revalidation.Result, 0, len(variants))
 	for _, v := range variants {

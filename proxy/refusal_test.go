@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
 	"net/http"
 	"net/url"
 	"strings"
@@ -120,11 +121,43 @@ func TestRawControlCharactersInThePathAreRefused(t *testing.T) {
 	}
 }
 
-// TestRequestsOverOtherProtocolsAreRefused: only HTTP/1.x is served.
+// TestRequestsOverOtherProtocolsAreRefused: HTTP/1.x is served, and
+// HTTP/2 only over TLS (never h2c); HTTP/3 never.
 func TestRequestsOverOtherProtocolsAreRefused(t *testing.T) {
 	r := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/a"}, Proto: "HTTP/2.0", ProtoMajor: 2,
 		Header: http.Header{}, Host: "x"}
-	assert.NotEmpty(t, refusal(r))
+	assert.NotEmpty(t, refusal(r), "HTTP/2 without TLS")
+	r.TLS = &tls.ConnectionState{NegotiatedProtocol: "h2"}
+	assert.Empty(t, refusal(r), "HTTP/2 over TLS")
+	r.Proto, r.ProtoMajor = "HTTP/3.0", 3
+	assert.NotEmpty(t, refusal(r), "HTTP/3")
+}
+
+// TestHTTP2RequestsAreHeldToTheSameRules: a request whose fields would be
+// refused over HTTP/1.1 is refused over HTTP/2, a body of unknown length
+// (DATA frames without content-length) included.
+func TestHTTP2RequestsAreHeldToTheSameRules(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		method string
+		length int64
+		header http.Header
+		path   string
+	}{
+		{"a GET with a body of unknown length", http.MethodGet, -1, http.Header{}, "/a"},
+		{"a HEAD with a body", http.MethodHead, 3, http.Header{}, "/a"},
+		{"Connection naming Host", http.MethodGet, 0, http.Header{"Connection": {"Host"}}, "/a"},
+		{"Upgrade: h2c", http.MethodGet, 0, http.Header{"Upgrade": {"h2c"}}, "/a"},
+		{"an encoded control character in the path", http.MethodGet, 0, http.Header{}, "/a%01b"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := url.ParseRequestURI(tt.path)
+			require.NoError(t, err)
+			r := &http.Request{Method: tt.method, URL: u, Proto: "HTTP/2.0", ProtoMajor: 2, Header: tt.header,
+				Host: "x", ContentLength: tt.length, TLS: &tls.ConnectionState{NegotiatedProtocol: "h2"}}
+			assert.NotEmpty(t, refusal(r))
+		})
+	}
 }
 
 // TestRequestsThatMustBypassTheCache checks the requests that may neither
