@@ -141,6 +141,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		return err
 	}
 	defer store.Close()
+	stopHistory := counters.StartHistory() // the dashboard's last 15 minutes
+	defer stopHistory()
 
 	pages, err := proxy.New(proxy.Options{
 		Origin:                cfg.OriginURL.URL(),
@@ -171,7 +173,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		Path:         cfg.RevalidatePath,
 		AllowedHosts: cfg.AllowedHosts,
 		Ignore:       cache.NewMatcher(cfg.IgnoreQueryParams),
-		Revalidator:  pages,
+		Revalidator:  counters.KeepRevalidations(pages), // the dashboard lists the last results
 		InFlight:     pages,
 		Index:        store,
 		Logger:       log,
@@ -189,7 +191,11 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	}
 	servers := []*server.Server{public}
 	addrs := Listeners{Public: public.Addr()}
-	adminHandler := admin.New(reg)
+	adminHandler := admin.New(reg, admin.Dashboard{
+		Recent: counters.Snapshot,
+		Lookup: storeLookup{store: store, metrics: counters, ignore: cache.NewMatcher(cfg.IgnoreQueryParams), hosts: cfg.AllowedHosts, now: time.Now},
+		Host:   oneHost(cfg.AllowedHosts),
+	})
 	if cfg.AdminAddr != "" {
 		a, err := server.Plain("ADMIN_ADDR", cfg.AdminAddr, adminHandler, log)
 		if err != nil {

@@ -44,6 +44,14 @@ func (t Totals) minus(u Totals) Totals {
 	}
 }
 
+// Plus returns the sum of t and u.
+func (t Totals) Plus(u Totals) Totals {
+	return Totals{
+		Hits: t.Hits + u.Hits, Misses: t.Misses + u.Misses, Stale: t.Stale + u.Stale, Bypass: t.Bypass + u.Bypass,
+		OriginRequests: t.OriginRequests + u.OriginRequests, OriginNanos: t.OriginNanos + u.OriginNanos,
+	}
+}
+
 // Requests is the number of page answers counted in t.
 func (t Totals) Requests() uint64 { return t.Hits + t.Misses + t.Stale + t.Bypass }
 
