@@ -181,7 +181,8 @@ start_proxy
 php "$tmp/install.php"
 read -r post_id post_path cat_path < <(php "$tmp/post.php")
 echo "post $post_id at $post_path, category archive $cat_path"
-php "$tmp/state.php" | grep -q '^pending=0 ' || fail "publishing left a call queued: $(php "$tmp/state.php")"
+state=$(php "$tmp/state.php")
+grep -q '^pending=0 ' <<<"$state" || fail "publishing left a call queued: $state"
 
 # get PATH: the page through isrproxy; sets $status, $xcache, $body.
 get() {
@@ -223,8 +224,10 @@ done
 t2=$(date +%s%N)
 echo "measured: the edit process (save + the plugin's call, waited for) took $(((t1 - t0) / 1000000)) ms;" \
   "the three checks right after it, one request each and no polling, $(((t2 - t1) / 1000000)) ms"
-php "$tmp/state.php" | grep -q '^pending=0 .* last_error=$' || fail "after the save: $(php "$tmp/state.php")"
-curl -s "http://127.0.0.1:$admin_port/" | grep -q "<td class=\"path\">$post_path</td>" ||
+state=$(php "$tmp/state.php")
+grep -q '^pending=0 .* last_error=$' <<<"$state" || fail "after the save: $state"
+dashboard=$(curl -s "http://127.0.0.1:$admin_port/") # whole: grep -q in a pipe could cut curl off
+grep -q "<td class=\"path\">$post_path</td>" <<<"$dashboard" ||
   fail "the admin dashboard does not list the revalidation of $post_path"
 echo "the admin dashboard lists the revalidation of $post_path"
 
