@@ -188,6 +188,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		return err
 	}
 	defer store.Close()
+	stopHistory := counters.StartHistory() // the dashboard's last 15 minutes
+	defer stopHistory()
 
 	invalidation, err := proxy.ParseInvalidation(cfg.UnsafeInvalidation)
 	if err != nil {
@@ -229,7 +231,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		AllowedHosts: cfg.AllowedHosts,
 		Ignore:       cache.NewMatcher(cfg.IgnoreQueryParams),
 		Keep:         cache.NewMatcher(cfg.KeepQueryParams),
-		Revalidator:  pages,
+		Revalidator:  counters.KeepRevalidations(pages), // the dashboard lists the last results
 		InFlight:     pages,
 		Index:        store,
 		Logger:       log,
@@ -279,7 +281,11 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	}
 	servers = append([]*server.Server{public}, servers...)
 	addrs.Public = public.Addr()
-	adminHandler := admin.New(reg)
+	adminHandler := admin.New(reg, admin.Dashboard{
+		Recent: counters.Snapshot,
+		Lookup: storeLookup{store: store, metrics: counters, ignore: cache.NewMatcher(cfg.IgnoreQueryParams), keep: cache.NewMatcher(cfg.KeepQueryParams), hosts: cfg.AllowedHosts, now: time.Now},
+		Host:   oneHost(cfg.AllowedHosts),
+	})
 	if cfg.AdminAddr != "" {
 		a, err := server.Plain("ADMIN_ADDR", cfg.AdminAddr, adminHandler, log)
 		if err != nil {

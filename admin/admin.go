@@ -1,5 +1,6 @@
 // Package admin is the admin listener's handler: /healthz for liveness
-// checks and load balancers, /metrics for Prometheus.
+// checks and load balancers, /metrics for Prometheus, and at / a small
+// read-only HTML dashboard (dashboard.go).
 package admin
 
 import (
@@ -15,13 +16,18 @@ import (
 type Handler struct {
 	mux      *http.ServeMux
 	draining atomic.Bool
+	dash     Dashboard
 }
 
-// New returns the admin handler; metrics come from gatherer.
-func New(gatherer prometheus.Gatherer) *Handler {
-	h := &Handler{mux: http.NewServeMux()}
+// New returns the admin handler; metrics come from gatherer, and the
+// dashboard at / from dash (none when dash.Recent is nil).
+func New(gatherer prometheus.Gatherer, dash Dashboard) *Handler {
+	h := &Handler{mux: http.NewServeMux(), dash: dash}
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	if dash.Recent != nil {
+		h.mux.HandleFunc("GET /{$}", h.dashboard)
+	}
 	return h
 }
 

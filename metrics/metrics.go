@@ -1,6 +1,7 @@
 // Package metrics holds isrproxy's Prometheus collectors: page requests by
 // cache status, origin requests by reason and status, origin latency, the
 // page store's size, evictions and rejections, and revalidations by outcome.
+// It also keeps the recent history the admin dashboard draws (history.go).
 // A nil *Metrics counts nothing, so that tests and tools can leave it out.
 package metrics
 
@@ -19,14 +20,27 @@ import (
 // A nil *Metrics counts nothing.
 type Metrics struct {
 	requests      *prometheus.CounterVec
-	inFlight      atomic.Int64                  // an integer add, not a float CAS loop, on every request
-	byVerdict     map[string]prometheus.Counter // resolved once: no lookup per hit
+	inFlight      atomic.Int64       // an integer add, not a float CAS loop, on every request
+	byVerdict     map[string]verdict // resolved once: no label lookup per hit
 	origin        *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
 	evictions     prometheus.Counter
 	rejections    prometheus.Counter
 	revalidations *prometheus.CounterVec
 	certErrors    *prometheus.CounterVec
+
+	store   func() (entries int, bytes int64)
+	now     func() time.Time
+	started time.Time
+	counts  counters  // running totals for the dashboard's history
+	history history   // closed by the ticker of StartHistory
+	revals  revalRing // the last revalidations
+}
+
+// verdict is one X-Cache value's Prometheus counter and running total.
+type verdict struct {
+	counter prometheus.Counter
+	total   *atomic.Uint64
 }
 
 // New registers isrproxy's collectors on reg; store feeds the
@@ -56,10 +70,14 @@ func New(reg prometheus.Registerer, store func() (entries int, bytes int64)) *Me
 			Name: "isrproxy_certificate_errors_total",
 			Help: "TLS certificates that could not be obtained, renewed or reloaded, by source (acme, files).",
 		}, []string{"source"}),
-		byVerdict: make(map[string]prometheus.Counter),
+		byVerdict: make(map[string]verdict),
+		store:     store,
+		now:       time.Now,
 	}
-	for _, v := range []string{"HIT", "MISS", "STALE", "BYPASS"} {
-		m.byVerdict[v] = m.requests.WithLabelValues(v)
+	m.started = m.now()
+	m.history.openAt = m.started
+	for i, v := range []string{verdictHit: "HIT", verdictMiss: "MISS", verdictStale: "STALE", verdictBypass: "BYPASS"} {
+		m.byVerdict[v] = verdict{counter: m.requests.WithLabelValues(v), total: &m.counts.verdict[i]}
 	}
 	m.certErrors.WithLabelValues("acme")
 	m.certErrors.WithLabelValues("files")
@@ -118,9 +136,12 @@ func (m *Metrics) RequestEnded() {
 
 // Served counts one answer by its X-Cache value: HIT, MISS, STALE or BYPASS.
 func (m *Metrics) Served(cacheStatus string) {
-	if m != nil {
-		m.byVerdict[cacheStatus].Inc()
+	if m == nil {
+		return
 	}
+	v := m.byVerdict[cacheStatus]
+	v.counter.Inc()
+	v.total.Add(1)
 }
 
 // OriginStatus counts one origin request by reason (fill, refetch,
@@ -139,4 +160,6 @@ func (m *Metrics) OriginDone(reason string, status int, took time.Duration) {
 	}
 	m.OriginStatus(reason, status)
 	m.latency.WithLabelValues(reason).Observe(took.Seconds())
+	m.counts.originNanos.Add(uint64(max(took, 0)))
+	m.counts.originN.Add(1)
 }
