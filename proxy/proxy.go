@@ -136,6 +136,7 @@ func New(opts Options) (*Handler, error) {
 			statuses:      make(map[int]bool),
 			compressTypes: make(map[string]bool),
 			maxPlain:      max(opts.MaxObjectBytes*32, 256<<20),
+			ignore:        opts.IgnoreParams,
 		},
 		passes:          passList{ttl: opts.PassTTL},
 		refetchs:        semaphore.NewWeighted(int64(opts.RevalidateConcurrency)),
@@ -346,7 +347,7 @@ func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, https bool, req 
 	if err != nil {
 		f.err = err
 		if errors.Is(err, errTooLarge) {
-			h.passes.add(key, h.now()) // a complete answer too large to store
+			h.passes.addWhy(key, h.now(), "too-large") // a complete answer too large to store
 		} else {
 			h.log.Warn("fill failed", "key", key.String(), "err", err)
 		}
@@ -360,7 +361,7 @@ func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, https bool, req 
 		// (promise 4 counts it a failed fetch): the next request tries
 		// again, so pages are cached again as soon as the origin recovers.
 		if got.status < 500 {
-			h.passes.add(key, h.now())
+			h.passes.addWhy(key, h.now(), reason)
 		}
 		h.log.Debug("not stored", "key", key.String(), "reason", reason)
 		return

@@ -20,7 +20,8 @@ import (
 type builder struct {
 	statuses      map[int]bool
 	compressTypes map[string]bool
-	maxPlain      int64 // bound on a stored gzip body's decompressed size
+	maxPlain      int64         // bound on a stored gzip body's decompressed size
+	ignore        cache.Matcher // IGNORE_QUERY_PARAMS, for the keys links name
 }
 
 // build returns the page for f, fetched for key with generation gen, and
@@ -30,6 +31,9 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 	h := f.header.Clone()
 	p := &cache.Page{Key: key, Status: f.status, Body: f.body, Gen: gen, StoredAt: now}
 	reason := b.refusal(f)
+	if reason == "" {
+		p.Links = b.links(key, f) // links.go: read once at store time, before compression
+	}
 
 	p.OriginAge = parseAge(h.Get("Age"))
 	h.Del("Age")
