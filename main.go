@@ -7,6 +7,7 @@
 //	isrproxy              serve, configured by the environment (see README.md)
 //	isrproxy demo         serve in front of a built-in slow sample site
 //	isrproxy healthcheck  exit 0 when the admin listener answers /healthz
+//	isrproxy revalidate   call the revalidate API of ISRPROXY_URL (cron, deploys, CI)
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -33,6 +35,7 @@ import (
 	"github.com/isrproxy/isrproxy/metrics"
 	"github.com/isrproxy/isrproxy/proxy"
 	"github.com/isrproxy/isrproxy/purge"
+	"github.com/isrproxy/isrproxy/revalidation"
 	"github.com/isrproxy/isrproxy/server"
 )
 
@@ -42,6 +45,9 @@ var (
 	_ purge.Revalidator = (*proxy.Handler)(nil)
 	_ purge.InFlight    = (*proxy.Handler)(nil)
 	_ purge.Index       = (*cache.Store)(nil)
+	_ purge.HostIndex   = (*cache.Store)(nil)
+	_ purge.LinkIndex   = (*cache.Store)(nil)
+	_ purge.Inspector   = (*proxy.Handler)(nil)
 )
 
 func main() {
@@ -65,6 +71,8 @@ func cli(ctx context.Context, args []string, environ map[string]string, stdout, 
 		err = runDemo(ctx, environ, stdout)
 	case "healthcheck":
 		err = healthcheck(environ)
+	case "revalidate":
+		return revalidateCmd(ctx, args[1:], environ, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, version())
 		return 0
@@ -176,6 +184,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		Index:        store,
 		Logger:       log,
 		OnResult:     counters.Revalidated,
+		PurgeAllow:   cfg.PurgeAllow,
+		PurgeMode:    revalidation.Mode(cfg.PurgeMode),
+		Inspector:    pages,
 	})
 	defer api.Close()
 
@@ -183,7 +194,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	// those the trusted proxies vouch for, for everything after them.
 	trusted := forwarded.New(cfg.TrustedProxies)
 	public, err := server.Public("LISTEN_ADDR", cfg.ListenAddr,
-		trusted.Handler(proxy.AccessLog(server.Route(cfg.RevalidatePath, api, pages), log)), log)
+		trusted.Handler(proxy.AccessLog(server.Purge(http.HandlerFunc(api.ServeVarnish),
+			server.Route(cfg.RevalidatePath, api, pages)), log)), log)
 	if err != nil {
 		return err
 	}
