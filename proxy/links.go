@@ -67,7 +67,8 @@ func isHTML(contentType string) bool {
 type linkSet struct {
 	key    cache.Key
 	ignore cache.Matcher
-	seen   map[string]struct{}
+	seen   map[string]struct{} // targets kept
+	raw    map[string]struct{} // attribute values already resolved, kept or not
 	list   []string
 }
 
@@ -96,13 +97,27 @@ func (l *linkSet) scan(base *url.URL, body []byte) {
 						}
 						continue
 					}
-					l.add(base, string(v))
+					l.addRaw(base, v)
 				case "src":
-					l.add(base, string(v))
+					l.addRaw(base, v)
 				}
 			}
 		}
 	}
+}
+
+// addRaw is add for an attribute value, each distinct value resolved once
+// (a listing repeats its links; the lookup does not copy v).
+func (l *linkSet) addRaw(base *url.URL, v []byte) {
+	if _, done := l.raw[string(v)]; done {
+		return
+	}
+	if l.raw == nil {
+		l.raw = make(map[string]struct{})
+	}
+	ref := string(v)
+	l.raw[ref] = struct{}{}
+	l.add(base, ref)
 }
 
 // add resolves ref against base and keeps it when it names a page of the
