@@ -152,3 +152,24 @@ func TestRevalidateCLI(t *testing.T) {
 		})
 	}
 }
+
+// A tag over more than 100 pages is a job for the API; the command waits
+// for it and prints every result.
+func TestRevalidateCLIWaitsForAJob(t *testing.T) {
+	o := newTestOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Cache-Tag", "all")
+		fmt.Fprintf(w, "<p>%s</p>", r.URL.Path)
+	})
+	p := startProxy(t, o.URL, quietLogs)
+	for i := range 101 {
+		p.get(fmt.Sprintf("/p/%03d", i))
+	}
+	code, out, errOut := runRevalidateCLI(t, map[string]string{"ISRPROXY_URL": p.URL, "REVALIDATE_SECRET": apiSecret},
+		"-tag", "all", "/p/000")
+	assert.Equal(t, 0, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 101, out)
+	assert.Equal(t, "replaced /p/000 200", lines[0])
+	assert.Equal(t, "replaced /p/100 200", lines[100])
+}
