@@ -85,6 +85,9 @@ func (l *linkSet) scan(base *url.URL, body []byte) {
 			return // io.EOF, or a limit: what was read counts
 		case html.StartTagToken, html.SelfClosingTagToken:
 			name, hasAttr := z.TagName()
+			if !hasAttr || !linkElement(name) {
+				continue // reading attributes copies them: only where links are
+			}
 			isBase := string(name) == "base"
 			for hasAttr {
 				var k, v []byte
@@ -118,6 +121,17 @@ func (l *linkSet) addRaw(base *url.URL, v []byte) {
 	ref := string(v)
 	l.raw[ref] = struct{}{}
 	l.add(base, ref)
+}
+
+// linkElement reports an element whose href or src names a URL: anchors,
+// areas, links and base; images, scripts, frames and media.
+func linkElement(name []byte) bool {
+	switch string(name) {
+	case "a", "area", "link", "base", "img", "script", "iframe", "frame", "source", "embed",
+		"audio", "video", "track", "input", "image":
+		return true
+	}
+	return false
 }
 
 // add resolves ref against base and keeps it when it names a page of the
