@@ -7,6 +7,7 @@
 //	isrproxy              serve, configured by the environment (see README.md)
 //	isrproxy demo         serve in front of a built-in slow sample site
 //	isrproxy healthcheck  exit 0 when the admin listener answers /healthz
+//	isrproxy revalidate   call the revalidate API of ISRPROXY_URL (cron, deploys, CI)
 package main
 
 import (
@@ -38,6 +39,7 @@ import (
 	"github.com/isrproxy/isrproxy/metrics"
 	"github.com/isrproxy/isrproxy/proxy"
 	"github.com/isrproxy/isrproxy/purge"
+	"github.com/isrproxy/isrproxy/revalidation"
 	"github.com/isrproxy/isrproxy/server"
 )
 
@@ -47,6 +49,9 @@ var (
 	_ purge.Revalidator = (*proxy.Handler)(nil)
 	_ purge.InFlight    = (*proxy.Handler)(nil)
 	_ purge.Index       = (*cache.Store)(nil)
+	_ purge.HostIndex   = (*cache.Store)(nil)
+	_ purge.LinkIndex   = (*cache.Store)(nil)
+	_ purge.Inspector   = (*proxy.Handler)(nil)
 )
 
 func main() {
@@ -70,6 +75,8 @@ func cli(ctx context.Context, args []string, environ map[string]string, stdout, 
 		err = runDemo(ctx, environ, stdout)
 	case "healthcheck":
 		err = healthcheck(environ)
+	case "revalidate":
+		return revalidateCmd(ctx, args[1:], environ, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, version())
 		return 0
@@ -236,6 +243,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		Index:        store,
 		Logger:       log,
 		OnResult:     counters.Revalidated,
+		PurgeAllow:   cfg.PurgeAllow,
+		PurgeMode:    revalidation.Mode(cfg.PurgeMode),
+		Inspector:    pages,
 	})
 	defer api.Close()
 
@@ -249,10 +259,13 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		}
 	}
 	var addrs Listeners
+	// PURGE and BAN, as Varnish's CMS plugins send them, on any path of
+	// either listener: answered here, never forwarded.
+	varnish := http.HandlerFunc(api.ServeVarnish)
 	plainPages := http.Handler(pages)
 	if tlsConfig != nil {
 		secure, err := server.TLS("TLS_ADDR", cfg.TLSAddr, forwarded.OverTLS(
-			trusted.Handler(proxy.AccessLog(server.Route(cfg.RevalidatePath, api, pages), log))), tlsConfig, log)
+			trusted.Handler(proxy.AccessLog(server.Purge(varnish, server.Route(cfg.RevalidatePath, api, pages)), log))), tlsConfig, log)
 		if err != nil {
 			return err
 		}
@@ -274,7 +287,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	if acme != nil {
 		plain = acme.HTTPHandler(plain)
 	}
-	public, err := server.Public("LISTEN_ADDR", cfg.ListenAddr, trusted.Handler(proxy.AccessLog(plain, log)), log)
+	public, err := server.Public("LISTEN_ADDR", cfg.ListenAddr, trusted.Handler(proxy.AccessLog(server.Purge(varnish, plain), log)), log)
 	if err != nil {
 		closeAll()
 		return err

@@ -26,6 +26,7 @@ Commands:
   serve        serve, configured by the environment (the default)
   demo         serve in front of a built-in slow sample site, on loopback
   healthcheck  exit 0 when the admin listener answers /healthz
+  revalidate   call the revalidate API of ISRPROXY_URL: isrproxy revalidate -h
   version      print the version
   help         print this help
 

@@ -16,6 +16,7 @@ type index struct {
 	byKey  map[string]indexed             // key -> what was recorded for it
 	byHost map[string]map[string]struct{} // host -> keys
 	byTag  map[string]map[string]struct{} // host + "\x00" + tag -> keys
+	byLink map[string]map[string]struct{} // host + "\x00" + linked target -> keys of the pages linking to it
 	bytes  int64                          // sum of recorded costs
 }
 
@@ -23,6 +24,7 @@ type indexed struct {
 	version uint64
 	key     Key
 	tags    []string
+	links   []string
 	cost    int64
 }
 
@@ -31,6 +33,7 @@ func newIndex() *index {
 		byKey:  make(map[string]indexed),
 		byHost: make(map[string]map[string]struct{}),
 		byTag:  make(map[string]map[string]struct{}),
+		byLink: make(map[string]map[string]struct{}),
 	}
 }
 
@@ -42,11 +45,14 @@ func (x *index) add(e *Entry) {
 	if old, ok := x.byKey[key]; ok {
 		x.removeLocked(key, old)
 	}
-	rec := indexed{version: e.version, key: e.Key, tags: e.Tags(), cost: e.cost}
+	rec := indexed{version: e.version, key: e.Key, tags: e.Tags(), links: e.Links(), cost: e.cost}
 	x.byKey[key] = rec
 	addTo(x.byHost, rec.key.Host, key)
 	for _, t := range rec.tags {
 		addTo(x.byTag, rec.key.Host+"\x00"+t, key)
+	}
+	for _, l := range rec.links {
+		addTo(x.byLink, rec.key.Host+"\x00"+l, key)
 	}
 	x.bytes += rec.cost
 }
@@ -66,6 +72,9 @@ func (x *index) removeLocked(key string, rec indexed) {
 	removeFrom(x.byHost, rec.key.Host, key)
 	for _, t := range rec.tags {
 		removeFrom(x.byTag, rec.key.Host+"\x00"+t, key)
+	}
+	for _, l := range rec.links {
+		removeFrom(x.byLink, rec.key.Host+"\x00"+l, key)
 	}
 	x.bytes -= rec.cost
 }

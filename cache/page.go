@@ -45,6 +45,9 @@ type Page struct {
 	VaryValues []string
 	// Tags are the page's Cache-Tag and Surrogate-Key names.
 	Tags []string
+	// Links are the targets of the page's same-host links, read once when
+	// it was stored (see links.go).
+	Links []string
 	// ETag and LastModified are the validators for conditional requests.
 	ETag, LastModified string
 	// StoredAt is when the fetch that produced the page completed, and
@@ -85,7 +88,7 @@ func (p *Page) NotePlainHit() int32 { return p.plainHits.Add(1) }
 
 // Cost is what the page counts against CACHE_MAX_BYTES.
 func (p *Page) Cost() int64 {
-	n := int64(len(p.Body)) + headerBytes(p.Header)
+	n := int64(len(p.Body)) + headerBytes(p.Header) + linkBytes(p.Links)
 	if p.Gzip { // the plain header set it may come to hold
 		n += headerBytes(p.Header)
 	}

@@ -131,6 +131,12 @@ type Config struct {
 	// TrustedProxies is TRUSTED_PROXIES, the peers whose forwarding headers
 	// are believed; nil trusts none.
 	TrustedProxies Prefixes `env:"TRUSTED_PROXIES"`
+	// PurgeAllow is PURGE_ALLOW, the client networks whose PURGE and BAN
+	// requests need no secret; nil (off) lets none.
+	PurgeAllow Prefixes `env:"PURGE_ALLOW" envDefault:"127.0.0.1/32,::1/128"`
+	// PurgeMode is PURGE_MODE, what a PURGE or BAN without X-Purge-Mode
+	// does: "refetch", "soft" or "purge".
+	PurgeMode string `env:"PURGE_MODE" envDefault:"refetch"`
 }
 
 // TLSEnabled reports whether HTTPS is configured: certificate files, or

@@ -71,6 +71,8 @@ func defaultConfig() Config {
 		ACMECA:             "https://acme-v02.api.letsencrypt.org/directory",
 		ACMEStorage:        "./isrproxy-data/acme",
 		HTTPSRedirect:      SwitchOff,
+		PurgeAllow:         Prefixes{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
+		PurgeMode:          "refetch",
 	}
 }
 
@@ -221,6 +223,13 @@ func TestLoadValues(t *testing.T) {
 				netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("172.16.0.0/12")}},
 		{"trusted proxies off", testEnviron("TRUSTED_PROXIES", "off"),
 			func(c Config) any { return c.TrustedProxies }, Prefixes(nil)},
+		{"purge allow", testEnviron("PURGE_ALLOW", "10.0.0.0/8, 192.168.1.7"),
+			func(c Config) any { return c.PurgeAllow },
+			Prefixes{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")}},
+		{"purge allow off", testEnviron("PURGE_ALLOW", "off"),
+			func(c Config) any { return c.PurgeAllow }, Prefixes(nil)},
+		{"purge mode soft", testEnviron("PURGE_MODE", "soft"),
+			func(c Config) any { return c.PurgeMode }, "soft"},
 		{"tls files", testEnviron("TLS_CERT_FILE", "/certs/chain.pem", "TLS_KEY_FILE", "/certs/key.pem", "TLS_ADDR", ":443"),
 			func(c Config) any { return []any{c.TLSEnabled(), c.TLSAddr, c.HTTPSRedirect} }, []any{true, ":443", SwitchOn}},
 		{"acme", testEnviron("ACME_DOMAINS", "Example.com., www.example.com,example.com", "ACME_EMAIL", "ops@example.com",
@@ -341,6 +350,8 @@ func TestLoadBadValues(t *testing.T) {
 		{"LOG_LEVEL", "warning", `LOG_LEVEL: "warning" must be one of debug, info, warn, error`},
 		{"LOG_FORMAT", "JSON", `LOG_FORMAT: "JSON" must be one of json, text`},
 		{"LOG_FORMAT", "logfmt", `LOG_FORMAT: "logfmt" must be one of json, text`},
+		{"PURGE_MODE", "ban", `PURGE_MODE: "ban" must be one of refetch, soft, purge`},
+		{"PURGE_ALLOW", "localhost", `PURGE_ALLOW: "localhost" is not an IP address or network (use CIDR notation, e.g. "10.0.0.0/8")`},
 		{"CACHE_MAX_BYTES", "1.5g", `CACHE_MAX_BYTES: "1.5g" is not a size (use bytes or an integer with KiB, MiB or GiB)`},
 		{"MAX_OBJECT_BYTES", "256m", `MAX_OBJECT_BYTES: "256m" must be less than CACHE_MAX_BYTES ("256MiB")`},
 		{"KEEP_QUERY_PARAMS", "p,a=b", `KEEP_QUERY_PARAMS: "a=b" is not a query parameter name`},
@@ -697,7 +708,7 @@ func TestDefaults(t *testing.T) {
 		"ORIGIN_MAX_CONCURRENCY", "IGNORE_QUERY_PARAMS", "KEEP_QUERY_PARAMS", "BYPASS_PATHS", "COMPRESS_TYPES",
 		"COMPRESS_MIN_BYTES", "ORIGIN_HOST", "UNSAFE_INVALIDATION", "TAG_HEADERS", "SHUTDOWN_TIMEOUT", "LOG_LEVEL",
 		"LOG_FORMAT", "TLS_ADDR", "TLS_CERT_FILE", "TLS_KEY_FILE", "ACME_DOMAINS", "ACME_EMAIL", "ACME_CA",
-		"ACME_CA_ROOT", "ACME_STORAGE", "HTTPS_REDIRECT", "TRUSTED_PROXIES"}, names)
+		"ACME_CA_ROOT", "ACME_STORAGE", "HTTPS_REDIRECT", "TRUSTED_PROXIES", "PURGE_ALLOW", "PURGE_MODE"}, names)
 
 	// The constants follow the tags, and the revalidate API's own default
 	// follows them too.

@@ -195,6 +195,7 @@ func (l *loader) check(c *Config) {
 	}
 	l.oneOf("UNSAFE_INVALIDATION", c.UnsafeInvalidation, "soft", "strict", "off")
 	l.oneOf("LOG_FORMAT", c.LogFormat, "json", "text")
+	l.oneOf("PURGE_MODE", c.PurgeMode, "refetch", "soft", "purge")
 
 	// Between variables, checked only when each value is valid.
 	if l.ok("CACHE_MAX_BYTES") && l.ok("MAX_OBJECT_BYTES") && c.CacheMaxBytes > 0 && c.MaxObjectBytes >= c.CacheMaxBytes {

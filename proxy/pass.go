@@ -23,12 +23,16 @@ const maxPasses = 100_000
 // a fill that cannot be shared (SPEC promise 7).
 type passList struct {
 	ttl   time.Duration
-	mu    sync.Mutex              // guards until
+	mu    sync.Mutex              // guards until and why
 	until map[cache.Key]time.Time // key -> end of its pass-through
+	why   map[cache.Key]string    // key -> why its last response was not stored (inspect.go)
 }
 
 // add marks key pass-through until PASS_TTL from now.
-func (l *passList) add(key cache.Key, now time.Time) {
+func (l *passList) add(key cache.Key, now time.Time) { l.addWhy(key, now, "") }
+
+// addWhy marks key pass-through until PASS_TTL from now, for reason.
+func (l *passList) addWhy(key cache.Key, now time.Time, reason string) {
 	if l.ttl <= 0 {
 		return
 	}
@@ -41,6 +45,7 @@ func (l *passList) add(key cache.Key, now time.Time) {
 		for k, t := range l.until {
 			if !now.Before(t) {
 				delete(l.until, k)
+				delete(l.why, k)
 			}
 		}
 		if len(l.until) >= maxPasses {
@@ -48,6 +53,7 @@ func (l *passList) add(key cache.Key, now time.Time) {
 		}
 	}
 	l.until[key] = now.Add(l.ttl)
+	l.noteLocked(key, reason)
 }
 
 // has reports whether key passes through at now.
@@ -60,6 +66,7 @@ func (l *passList) has(key cache.Key, now time.Time) bool {
 	t, ok := l.until[key]
 	if ok && !now.Before(t) {
 		delete(l.until, key)
+		delete(l.why, key)
 		return false
 	}
 	return ok
@@ -70,6 +77,7 @@ func (l *passList) remove(key cache.Key) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.until, key)
+	delete(l.why, key)
 }
 
 // pass streams r through to the origin, unstored.

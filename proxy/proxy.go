@@ -194,6 +194,8 @@ func New(opts Options) (*Handler, error) {
 			compressMin:   opts.CompressMinBytes,
 			maxPlain:      max(opts.MaxObjectBytes*32, 256<<20),
 			tagHeaders:    opts.TagHeaders,
+			ignore:        opts.IgnoreParams,
+			keep:          opts.KeepParams,
 		},
 		passes:          passList{ttl: opts.PassTTL},
 		refetchs:        semaphore.NewWeighted(int64(opts.RevalidateConcurrency)),
@@ -437,7 +439,7 @@ func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, https bool, req 
 		// Too large to buffer: the response, open, goes to the visitor who
 		// started the fill, streamed as it arrives, and is not stored.
 		if errors.Is(err, errTooLarge) && open.StatusCode < 500 {
-			h.passes.add(key, h.now()) // an answer too large to store: later requests pass through
+			h.passes.addWhy(key, h.now(), "too-large") // later requests pass through
 		}
 		if errors.Is(err, errBuffersFull) {
 			h.log.Warn("fill streamed, not stored", "key", key.String(), "err", err)
@@ -457,7 +459,7 @@ func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, https bool, req 
 		// (promise 4 counts it a failed fetch): the next request tries
 		// again, so pages are cached again as soon as the origin recovers.
 		if got.status < 500 {
-			h.passes.add(key, h.now())
+			h.passes.addWhy(key, h.now(), reason)
 		}
 		h.log.Debug("not stored", "key", key.String(), "reason", reason)
 		return

@@ -20,9 +20,11 @@ import (
 type builder struct {
 	statuses      map[int]bool
 	compressTypes map[string]bool
-	compressMin   int64    // smaller bodies are stored as received (COMPRESS_MIN_BYTES)
-	maxPlain      int64    // bound on a stored gzip body's decompressed size
-	tagHeaders    []string // TAG_HEADERS, canonical names
+	compressMin   int64         // smaller bodies are stored as received (COMPRESS_MIN_BYTES)
+	maxPlain      int64         // bound on a stored gzip body's decompressed size
+	tagHeaders    []string      // TAG_HEADERS, canonical names
+	ignore        cache.Matcher // IGNORE_QUERY_PARAMS, for the keys links name
+	keep          cache.Matcher // KEEP_QUERY_PARAMS, likewise
 }
 
 // build returns the page for f, fetched for key with generation gen, and
@@ -36,6 +38,9 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 	p.Tags = parseTags(h, b.tagHeaders)
 	for _, name := range b.tagHeaders {
 		h.Del(name)
+	}
+	if reason == "" {
+		p.Links = b.links(key, f) // links.go: read once at store time, before compression
 	}
 
 	p.OriginAge = parseAge(h.Get("Age"))

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/isrproxy/isrproxy/revalidation"
 )
 
 // maxBody is the largest request body accepted (1 MiB exactly is fine).
@@ -23,6 +25,7 @@ type Handler struct {
 	digest  [sha256.Size]byte // SHA-256 of the secret: compared, never the secret itself
 	lockout *lockout
 	jobs    *jobs
+	recent  *recent // the last revalidation of each recent key, for the status endpoint
 	logger  *slog.Logger
 	now     func() time.Time
 
@@ -54,6 +57,7 @@ func New(opts Options) *Handler {
 		digest:  sha256.Sum256([]byte(opts.Secret)),
 		lockout: newLockout(maxLockoutPeers),
 		jobs:    newJobs(maxJobs),
+		recent:  newRecent(maxRecent),
 		logger:  opts.Logger,
 		now:     opts.Now,
 	}
@@ -62,6 +66,9 @@ func New(opts Options) *Handler {
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if h.opts.PurgeMode == "" {
+		h.opts.PurgeMode = revalidation.Refetch
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	return h
@@ -110,6 +117,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveAPI(c, r)
 	case routeJob:
 		h.serveJob(c, r, id)
+	case routeStatus:
+		h.serveStatus(c, r)
 	default:
 		if h.locked(c, r) {
 			return
@@ -124,6 +133,7 @@ const (
 	routeNone route = iota
 	routeAPI
 	routeJob
+	routeStatus
 )
 
 // route tells which endpoint p names, and the job id for routeJob.
@@ -134,6 +144,9 @@ func (h *Handler) route(p string) (route, string) {
 	rest, ok := strings.CutPrefix(p, h.opts.Path+"/")
 	if !ok {
 		return routeNone, ""
+	}
+	if rest == "status" {
+		return routeStatus, ""
 	}
 	if id, ok := strings.CutPrefix(rest, "jobs/"); ok && id != "" && !strings.Contains(id, "/") {
 		return routeJob, id
@@ -161,6 +174,13 @@ func (h *Handler) serveAPI(c *call, r *http.Request) {
 		c.fail(http.StatusBadRequest, err.Error())
 		return
 	}
+	h.serveTargets(c, r, t)
+}
+
+// serveTargets resolves checked targets to keys and acts on them, while
+// the caller waits or as a job: the common end of the API and of PURGE
+// and BAN (varnish.go).
+func (h *Handler) serveTargets(c *call, r *http.Request, t *targets) {
 	host, err := h.resolveHost(t.host, r)
 	if err != nil {
 		c.fail(http.StatusBadRequest, err.Error())

@@ -8,6 +8,7 @@ package purge
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/isrproxy/isrproxy/cache"
@@ -65,6 +66,26 @@ type Index interface {
 	KeysByPrefix(host, prefix string) []cache.Key
 }
 
+// HostIndex lists every stored key of a host, for a PURGE whose path is a
+// pattern (X-Purge-Method: regex); [cache.Store] implements it. An [Index]
+// that does not implement it matches no pattern.
+type HostIndex interface {
+	KeysOfHost(host string) []cache.Key
+}
+
+// LinkIndex finds the stored pages that link to a target (escaped path plus
+// normalised query), for a revalidation with linked=1; [cache.Store]
+// implements it. An [Index] that does not implement it finds no linked page.
+type LinkIndex interface {
+	KeysLinkingTo(host, target string) []cache.Key
+}
+
+// Inspector tells what is stored for a key, for GET Path/status; the page
+// handler implements it.
+type Inspector interface {
+	Inspect(key cache.Key) revalidation.KeyState
+}
+
 // Options configures a [Handler]. Revalidator and Secret are required; every
 // other zero value has a documented default.
 type Options struct {
@@ -97,4 +118,13 @@ type Options struct {
 	OnResult func(outcome revalidation.Outcome)
 	// Now is the clock for lockout and job expiry. nil: [time.Now].
 	Now func() time.Time
+	// PurgeAllow is PURGE_ALLOW: the client networks whose PURGE and BAN
+	// requests need no secret. nil: every one needs it.
+	PurgeAllow []netip.Prefix
+	// PurgeMode is PURGE_MODE, the mode of a PURGE or BAN without
+	// X-Purge-Mode. "": [revalidation.Refetch].
+	PurgeMode revalidation.Mode
+	// Inspector answers GET Path/status. nil: the endpoint reports every
+	// key as not stored, with its last revalidation.
+	Inspector Inspector
 }

@@ -26,6 +26,8 @@ type targets struct {
 	host     string   // normalised; "" when the call names none
 	mode     revalidation.Mode
 	async    bool
+	patterns []pattern // PURGE with X-Purge-Method: regex (varnish.go)
+	linked   bool      // also the stored pages that link to each key (README.md#linked-pages)
 }
 
 // pathTarget is a checked path target: escaped path and raw query.
@@ -45,7 +47,7 @@ func badInput(format string, args ...any) error {
 // raw gathers the unchecked values from the query and the body.
 type raw struct {
 	paths, tags, prefixes, hosts, modes []string
-	async                               bool
+	async, linked                       bool
 }
 
 // parseTargets reads the targets of a call from its raw query and, when
@@ -63,7 +65,7 @@ func parseTargets(rawQuery, contentType string, body []byte) (*targets, error) {
 	if len(in.paths)+len(in.tags)+len(in.prefixes) == 0 {
 		return nil, badInput("No path, tag or prefix given")
 	}
-	t := &targets{async: in.async}
+	t := &targets{async: in.async, linked: in.linked}
 	for _, p := range in.paths {
 		path, query, err := checkTarget("path", p, true)
 		if err != nil {
@@ -104,13 +106,18 @@ func (in *raw) addQuery(rawQuery string) error {
 	in.prefixes = append(in.prefixes, q["prefix"]...)
 	in.hosts = append(in.hosts, q["host"]...)
 	in.modes = append(in.modes, q["mode"]...)
-	for _, v := range q["async"] {
-		switch strings.ToLower(v) {
-		case "1", "true":
-			in.async = true
-		case "0", "false", "":
-		default:
-			return badInput("Invalid async %q: use 1 or true", v)
+	for _, f := range []struct {
+		name string
+		dst  *bool
+	}{{"async", &in.async}, {"linked", &in.linked}} {
+		for _, v := range q[f.name] {
+			switch strings.ToLower(v) {
+			case "1", "true":
+				*f.dst = true
+			case "0", "false", "":
+			default:
+				return badInput("Invalid %s %q: use 1 or true", f.name, v)
+			}
 		}
 	}
 	return nil
@@ -167,12 +174,18 @@ func (in *raw) addJSON(body []byte) error {
 		}
 		*f.dst = append(*f.dst, s)
 	}
-	if !isNull(b["async"]) {
-		var async bool
-		if err := json.Unmarshal(b["async"], &async); err != nil {
-			return badInput("Malformed JSON body: \"async\" must be true or false")
+	for _, f := range []struct {
+		name string
+		dst  *bool
+	}{{"async", &in.async}, {"linked", &in.linked}} {
+		if isNull(b[f.name]) {
+			continue
 		}
-		in.async = in.async || async
+		var v bool
+		if err := json.Unmarshal(b[f.name], &v); err != nil {
+			return badInput("Malformed JSON body: %q must be true or false", f.name)
+		}
+		*f.dst = *f.dst || v
 	}
 	return nil
 }

@@ -53,8 +53,13 @@ func (h *Handler) plan(t *targets, host string) (*plan, error) {
 	p.paths = len(p.keys)
 	if h.opts.InFlight != nil {
 		// Before the index is read: a fetch that stores after this finds
-		// itself superseded; one that stored before is in the index.
-		h.opts.InFlight.SupersedeInFlight(host, t.tags, t.prefixes, t.mode)
+		// itself superseded; one that stored before is in the index. A
+		// pattern reaches the fetches under its literal prefix.
+		prefixes := t.prefixes
+		for _, pt := range t.patterns {
+			prefixes = append(slices.Clip(prefixes), pt.literalPrefix())
+		}
+		h.opts.InFlight.SupersedeInFlight(host, t.tags, prefixes, t.mode)
 	}
 	matched := make(map[cache.Key]bool)
 	if h.opts.Index != nil {
@@ -65,11 +70,34 @@ func (h *Handler) plan(t *targets, host string) (*plan, error) {
 		for _, prefix := range t.prefixes {
 			found = append(found, h.opts.Index.KeysByPrefix(host, prefix)...)
 		}
+		if hi, ok := h.opts.Index.(HostIndex); ok && len(t.patterns) > 0 {
+			for _, key := range hi.KeysOfHost(host) {
+				for _, pt := range t.patterns {
+					if pt.re.MatchString(key.Target()) {
+						found = append(found, key)
+						break
+					}
+				}
+			}
+		}
 		for _, key := range found {
 			matched[key] = true
 			if !seen[key] {
 				seen[key] = true
 				p.keys = append(p.keys, key)
+			}
+		}
+	}
+	if li, ok := h.opts.Index.(LinkIndex); ok && t.linked {
+		// Once each: the pages that link to a revalidated key, found
+		// through the links read when they were stored.
+		for _, key := range slices.Clone(p.keys) {
+			for _, linking := range li.KeysLinkingTo(host, key.Target()) {
+				if !seen[linking] {
+					seen[linking] = true
+					matched[linking] = true
+					p.keys = append(p.keys, linking)
+				}
 			}
 		}
 	}
@@ -86,6 +114,8 @@ func (p *plan) logAttrs() []slog.Attr {
 		slog.Int("paths", len(p.targets.paths)),
 		slog.Int("tags", len(p.targets.tags)),
 		slog.Int("prefixes", len(p.targets.prefixes)),
+		slog.Int("patterns", len(p.targets.patterns)),
+		slog.Bool("linked", p.targets.linked),
 		slog.Int("keys", len(p.keys)),
 		slog.Bool("async", p.async),
 	}
@@ -119,7 +149,9 @@ func (h *Handler) run(ctx context.Context, p *plan, add func(Result)) {
 	for range min(maxWorkers, len(p.keys)) {
 		wg.Go(func() {
 			for key := range work {
-				for _, res := range h.act(ctx, p.mode, key) {
+				results := h.act(ctx, p.mode, key)
+				h.recent.note(key.String(), p.mode, results, h.now())
+				for _, res := range results {
 					if h.opts.OnResult != nil {
 						h.opts.OnResult(res.Outcome)
 					}

@@ -36,3 +36,16 @@ func Route(apiPath string, api, pages http.Handler) http.Handler {
 		api.ServeHTTP(w, r)
 	})
 }
+
+// Purge sends PURGE and BAN, on any path, to purge and everything else to
+// next: the cache plugins of a CMS send them to the cache, which answers
+// them itself (README.md#cms-plugins). They never reach the origin.
+func Purge(purge, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "PURGE" || r.Method == "BAN" {
+			purge.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
