@@ -49,6 +49,7 @@ var (
 	_ purge.Revalidator = (*proxy.Handler)(nil)
 	_ purge.InFlight    = (*proxy.Handler)(nil)
 	_ purge.Index       = (*cache.Store)(nil)
+	_ admin.Lookup      = (*purge.Handler)(nil)
 	_ purge.HostIndex   = (*cache.Store)(nil)
 	_ purge.LinkIndex   = (*cache.Store)(nil)
 	_ purge.Inspector   = (*proxy.Handler)(nil)
@@ -296,7 +297,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	addrs.Public = public.Addr()
 	adminHandler := admin.New(reg, admin.Dashboard{
 		Recent: counters.Snapshot,
-		Lookup: storeLookup{store: store, metrics: counters, ignore: cache.NewMatcher(cfg.IgnoreQueryParams), keep: cache.NewMatcher(cfg.KeepQueryParams), hosts: cfg.AllowedHosts, now: time.Now},
+		Lookup: api, // the revalidate API's status call, without the secret on the private listener
 		Host:   oneHost(cfg.AllowedHosts),
 	})
 	if cfg.AdminAddr != "" {

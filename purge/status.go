@@ -63,11 +63,6 @@ func (h *Handler) serveStatus(c *call, r *http.Request) {
 		c.fail(http.StatusBadRequest, "Give one path")
 		return
 	}
-	path, query, err := checkTarget("path", paths[0], true)
-	if err != nil {
-		c.fail(http.StatusBadRequest, err.Error())
-		return
-	}
 	explicit, err := oneHost(q["host"])
 	if err != nil {
 		c.fail(http.StatusBadRequest, err.Error())
@@ -78,16 +73,41 @@ func (h *Handler) serveStatus(c *call, r *http.Request) {
 		c.fail(http.StatusBadRequest, err.Error())
 		return
 	}
+	v, err := h.status(host, paths[0])
+	if err != nil {
+		c.fail(http.StatusBadRequest, err.Error())
+		return
+	}
+	c.reply(http.StatusOK, v)
+}
+
+// Status is what GET Path/status answers for target ("/a?x=1") on host
+// (normalised like a key's host; it must be an allowed one): the admin
+// dashboard's lookup box shows the same, without the secret, on the
+// private admin listener.
+func (h *Handler) Status(host, target string) (any, error) {
+	// No request: an empty host means the one allowed host, if there is one.
+	host, err := h.resolveHost(cache.NormalizeHost(host, false), &http.Request{})
+	if err != nil {
+		return nil, err
+	}
+	return h.status(host, target)
+}
+
+func (h *Handler) status(host, target string) (statusView, error) {
+	path, query, err := checkTarget("path", target, true)
+	if err != nil {
+		return statusView{}, err
+	}
 	key, err := cache.NewKey(host, path, query, h.opts.Ignore, h.opts.Keep)
 	if err != nil {
-		c.fail(http.StatusBadRequest, "Invalid path "+paths[0]+": "+err.Error())
-		return
+		return statusView{}, badInput("Invalid path %s: %v", target, err)
 	}
 	var st revalidation.KeyState
 	if h.opts.Inspector != nil {
 		st = h.opts.Inspector.Inspect(key)
 	}
-	c.reply(http.StatusOK, statusOf(key, st, h.recent.get(key.String()), h.now()))
+	return statusOf(key, st, h.recent.get(key.String()), h.now()), nil
 }
 
 func statusOf(key cache.Key, st revalidation.KeyState, last *lastRevalidation, now time.Time) statusView {
