@@ -71,6 +71,8 @@ func defaultConfig() Config {
 		ACMECA:             "https://acme-v02.api.letsencrypt.org/directory",
 		ACMEStorage:        "./isrproxy-data/acme",
 		HTTPSRedirect:      SwitchOff,
+		SnapshotInterval:   Duration(5 * time.Minute),
+		WarmRate:           10,
 	}
 }
 
@@ -697,7 +699,8 @@ func TestDefaults(t *testing.T) {
 		"ORIGIN_MAX_CONCURRENCY", "IGNORE_QUERY_PARAMS", "KEEP_QUERY_PARAMS", "BYPASS_PATHS", "COMPRESS_TYPES",
 		"COMPRESS_MIN_BYTES", "ORIGIN_HOST", "UNSAFE_INVALIDATION", "TAG_HEADERS", "SHUTDOWN_TIMEOUT", "LOG_LEVEL",
 		"LOG_FORMAT", "TLS_ADDR", "TLS_CERT_FILE", "TLS_KEY_FILE", "ACME_DOMAINS", "ACME_EMAIL", "ACME_CA",
-		"ACME_CA_ROOT", "ACME_STORAGE", "HTTPS_REDIRECT", "TRUSTED_PROXIES"}, names)
+		"ACME_CA_ROOT", "ACME_STORAGE", "HTTPS_REDIRECT", "TRUSTED_PROXIES",
+		"SNAPSHOT_PATH", "SNAPSHOT_INTERVAL", "WARM_SITEMAP", "WARM_PATHS_FILE", "WARM_RATE"}, names)
 
 	// The constants follow the tags, and the revalidate API's own default
 	// follows them too.
