@@ -1,5 +1,6 @@
 // Package admin is the admin listener's handler: /healthz for liveness
-// checks and load balancers, /metrics for Prometheus.
+// checks and load balancers, /readyz for readiness (the snapshot loaded and
+// the warm-up done), /metrics for Prometheus.
 package admin
 
 import (
@@ -15,12 +16,14 @@ import (
 type Handler struct {
 	mux      *http.ServeMux
 	draining atomic.Bool
+	ready    atomic.Bool
 }
 
 // New returns the admin handler; metrics come from gatherer.
 func New(gatherer prometheus.Gatherer) *Handler {
 	h := &Handler{mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /healthz", h.healthz)
+	h.mux.HandleFunc("GET /readyz", h.readyz)
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	return h
 }
@@ -28,6 +31,10 @@ func New(gatherer prometheus.Gatherer) *Handler {
 // Drain makes /healthz answer 503 from now on, so that load balancers look
 // elsewhere while the process shuts down.
 func (h *Handler) Drain() { h.draining.Store(true) }
+
+// Ready makes /readyz answer 200 (until Drain): the snapshot is loaded and
+// every warm-up path has been tried once.
+func (h *Handler) Ready() { h.ready.Store(true) }
 
 // ServeHTTP answers an admin request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
@@ -40,4 +47,18 @@ func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	io.WriteString(w, "ok\n")
+}
+
+func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	switch {
+	case h.draining.Load():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "draining\n")
+	case !h.ready.Load():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "warming up\n")
+	default:
+		io.WriteString(w, "ready\n")
+	}
 }
