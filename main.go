@@ -166,6 +166,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		return err
 	}
 	defer pages.Close()
+	// Warm start: the snapshot is loaded before any listener accepts.
+	snaps := loadSnapshot(cfg, store, log)
 	api := purge.New(purge.Options{
 		Secret:       string(cfg.RevalidateSecret),
 		Path:         cfg.RevalidatePath,
@@ -205,6 +207,10 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		go func() { errc <- s.Serve() }()
 	}
 	log.Info("isrproxy serving", "listen", addrs.Public, "admin", addrs.Admin, "origin", cfg.OriginURL.URL().String())
+	warmed := warmUp(ctx, cfg, pages, adminHandler, log)
+	if snaps != nil {
+		snaps.every(time.Duration(cfg.SnapshotInterval))
+	}
 	if ready != nil {
 		ready(addrs)
 	}
@@ -227,6 +233,10 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		actx, acancel := context.WithTimeout(context.Background(), time.Second)
 		s.Shutdown(actx)
 		acancel()
+	}
+	<-warmed
+	if snaps != nil {
+		snaps.close() // every page served, once nothing is served any more
 	}
 	return nil
 }
