@@ -61,9 +61,8 @@ type Options struct {
 // Load restores the pages of the snapshot at path into sink. It never
 // fails: what it could not load is counted and described in the result.
 // A missing file loads nothing and is no problem (the first start).
-func Load(path string, sink Sink, opts Options) Loaded {
+func Load(path string, sink Sink, opts Options) (res Loaded) {
 	start := time.Now()
-	var res Loaded
 	defer func() { res.Took = time.Since(start) }()
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 30

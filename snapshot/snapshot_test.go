@@ -128,6 +128,8 @@ func TestWriteThenLoadKeepsEveryPage(t *testing.T) {
 	res := Load(path, dst, Options{})
 	assert.True(t, res.Complete, res.Problems)
 	assert.Empty(t, res.Problems)
+	assert.Positive(t, res.Took)
+	assert.Positive(t, w.Took)
 	assert.Equal(t, len(want), res.Pages)
 	got := pages(dst)
 	require.Len(t, got, len(want))
