@@ -7,6 +7,8 @@ package main
 import (
 	"context"
 	"log/slog"
+	"math"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -39,6 +41,13 @@ func loadSnapshot(cfg config.Config, store *cache.Store, log *slog.Logger) *snap
 	for _, f := range snapshot.RemoveTemp(cfg.SnapshotPath) {
 		log.Warn("removed a snapshot a stopped process left unfinished", "file", f)
 	}
+	if debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		// Nearly all that a load allocates stays (the pages): collections
+		// at every few percent of growth would mark the growing heap
+		// again and again, and take most of the load's time. The memory
+		// limit still bounds the process meanwhile.
+		defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	}
 	res := snapshot.Load(cfg.SnapshotPath, store, snapshot.Options{MaxBodyBytes: int64(cfg.CacheMaxBytes)})
 	attrs := []any{"file", cfg.SnapshotPath, "pages", res.Pages, "bytes", res.Bytes,
 		"seconds", res.Took.Seconds(), "complete", res.Complete}
@@ -59,7 +68,7 @@ func (s *snapshots) save(why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.log.Info("writing snapshot", "file", s.path, "reason", why)
-	w, err := snapshot.Write(s.path, s.store)
+	w, err := snapshot.WriteWith(s.path, s.store, snapshot.DefaultWriteOptions)
 	if err != nil {
 		s.log.Error("snapshot not written; the previous one is kept", "file", s.path, "err", err)
 		return

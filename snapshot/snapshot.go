@@ -106,8 +106,27 @@ type Written struct {
 	Took  time.Duration
 }
 
-// Write saves every page of src to path, atomically: see the package doc.
-func Write(path string, src Source) (Written, error) {
+// WriteOptions tune WriteWith. The zero value writes as fast as it can.
+type WriteOptions struct {
+	// BytesPerSecond paces the write: a snapshot written while visitors
+	// are served takes a little longer rather than a core and the disk
+	// at once. Zero: no pacing.
+	BytesPerSecond int64
+	// SyncEvery syncs the temporary file each time this many bytes more
+	// were written, so that the disk gets the data in steps instead of in
+	// one flush at the end. Zero: only at the end.
+	SyncEvery int64
+}
+
+// DefaultWriteOptions are what isrproxy writes its snapshots with.
+var DefaultWriteOptions = WriteOptions{BytesPerSecond: 256 << 20, SyncEvery: 32 << 20}
+
+// Write saves every page of src to path, atomically (see the package doc),
+// as fast as it can.
+func Write(path string, src Source) (Written, error) { return WriteWith(path, src, WriteOptions{}) }
+
+// WriteWith is Write, paced and synced in steps as opts say.
+func WriteWith(path string, src Source, opts WriteOptions) (Written, error) {
 	start := time.Now()
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -124,7 +143,7 @@ func Write(path string, src Source) (Written, error) {
 		return Written{}, fmt.Errorf("snapshot: writing %s: %w", tmp, err)
 	}
 
-	w := &writer{bw: bufio.NewWriterSize(f, 1<<20)}
+	w := &writer{bw: bufio.NewWriterSize(&paced{f: f, opts: opts, start: start}, 1<<20)}
 	w.header(start)
 	src.Each(func(p *cache.Page) bool {
 		w.page(p)
@@ -182,6 +201,38 @@ func globEscape(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// paced is the file under the write buffer: it sleeps to keep to
+// BytesPerSecond and syncs every SyncEvery bytes.
+type paced struct {
+	f        *os.File
+	opts     WriteOptions
+	start    time.Time
+	n        int64 // bytes written
+	unsynced int64
+}
+
+func (p *paced) Write(b []byte) (int, error) {
+	n, err := p.f.Write(b)
+	p.n += int64(n)
+	p.unsynced += int64(n)
+	if err != nil {
+		return n, err
+	}
+	if p.opts.SyncEvery > 0 && p.unsynced >= p.opts.SyncEvery {
+		p.unsynced = 0
+		if err := p.f.Sync(); err != nil {
+			return n, err
+		}
+	}
+	if p.opts.BytesPerSecond > 0 {
+		due := time.Duration(float64(p.n) / float64(p.opts.BytesPerSecond) * float64(time.Second))
+		if ahead := due - time.Since(p.start); ahead > 0 {
+			time.Sleep(ahead)
+		}
+	}
+	return n, nil
 }
 
 // writer encodes frames; the first error sticks.

@@ -71,6 +71,8 @@ func main() {
 	n, _ := loaded["pages"].(float64)
 	fmt.Printf("load (real binary, CACHE_MAX_BYTES=%s): %.0f pages, %.1f MB in %.2f s: %.0f pages/s, %.0f MB/s\n",
 		*budget, n, float64(w.Bytes)/1e6, sec, n/sec, float64(w.Bytes)/1e6/sec)
+	cpu := p.cpu()
+	fmt.Printf("  CPU time of the process up to then: %.2f s: %.0f MB per CPU second\n", cpu, float64(w.Bytes)/1e6/cpu)
 	fmt.Printf("peak RSS after the load: %.0f MiB (VmHWM)\n", float64(p.hwm())/(1<<20))
 
 	listen := serving["listen"].(string)
@@ -240,6 +242,19 @@ func (p *proc) hwm() int64 {
 		}
 	}
 	return 0
+}
+
+// cpu is the process's user and system time so far, in seconds.
+func (p *proc) cpu() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // clock ticks (USER_HZ is 100 on Linux)
 }
 
 func (p *proc) stop() {
