@@ -109,9 +109,6 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		// Bounded memory: the heap is kept near the page budget plus headroom.
 		debug.SetMemoryLimit(int64(cfg.CacheMaxBytes) + 96<<20)
 	}
-	if _, set := environ["GOGC"]; !set {
-		go gctune.Run(ctx) // a fixed headroom above the stored pages
-	}
 
 	// SIGHUP, which an operator sends to nginx, never stops isrproxy.
 	hup := make(chan os.Signal, 1)
@@ -168,6 +165,11 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	defer pages.Close()
 	// Warm start: the snapshot is loaded before any listener accepts.
 	snaps := loadSnapshot(cfg, store, log)
+	if _, set := environ["GOGC"]; !set {
+		// A fixed headroom above the stored pages; started after the
+		// load, which runs with the GC percentage off.
+		go gctune.Run(ctx)
+	}
 	api := purge.New(purge.Options{
 		Secret:       string(cfg.RevalidateSecret),
 		Path:         cfg.RevalidatePath,

@@ -63,12 +63,14 @@ func loadSnapshot(cfg config.Config, store *cache.Store, log *slog.Logger) *snap
 	return &snapshots{path: cfg.SnapshotPath, store: store, log: log}
 }
 
-// save writes the snapshot now; why says what asked for it.
-func (s *snapshots) save(why string) {
+// save writes the snapshot now; why says what asked for it. A write while
+// serving is paced, so that hits keep their speed; the one at shutdown,
+// when nothing is served any more, goes as fast as it can.
+func (s *snapshots) save(why string, opts snapshot.WriteOptions) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.log.Info("writing snapshot", "file", s.path, "reason", why)
-	w, err := snapshot.WriteWith(s.path, s.store, snapshot.DefaultWriteOptions)
+	w, err := snapshot.WriteWith(s.path, s.store, opts)
 	if err != nil {
 		s.log.Error("snapshot not written; the previous one is kept", "file", s.path, "err", err)
 		return
@@ -90,7 +92,7 @@ func (s *snapshots) every(interval time.Duration) {
 		for {
 			select {
 			case <-t.C:
-				s.save("interval")
+				s.save("interval", snapshot.PacedWriteOptions)
 			case <-ctx.Done():
 				return
 			}
@@ -105,7 +107,7 @@ func (s *snapshots) close() {
 		s.stop()
 		<-s.done
 	}
-	s.save("shutdown")
+	s.save("shutdown", snapshot.WriteOptions{})
 }
 
 // warmUp fills the pages of WARM_PATHS_FILE and WARM_SITEMAP, then makes

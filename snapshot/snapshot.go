@@ -118,8 +118,9 @@ type WriteOptions struct {
 	SyncEvery int64
 }
 
-// DefaultWriteOptions are what isrproxy writes its snapshots with.
-var DefaultWriteOptions = WriteOptions{BytesPerSecond: 256 << 20, SyncEvery: 32 << 20}
+// PacedWriteOptions are what isrproxy writes its periodic snapshots with,
+// while it serves: 400 MB in about six seconds, a small share of a core.
+var PacedWriteOptions = WriteOptions{BytesPerSecond: 64 << 20, SyncEvery: 32 << 20}
 
 // Write saves every page of src to path, atomically (see the package doc),
 // as fast as it can.
