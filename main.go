@@ -127,9 +127,6 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		// Bounded memory: the heap is kept near the page budget plus headroom.
 		debug.SetMemoryLimit(int64(cfg.CacheMaxBytes) + 96<<20)
 	}
-	if _, set := environ["GOGC"]; !set {
-		go gctune.Run(ctx) // a fixed headroom above the stored pages
-	}
 
 	// SIGHUP, which an operator sends to nginx, never stops isrproxy: it
 	// re-reads the certificate files, and nothing else.
@@ -233,6 +230,13 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		return err
 	}
 	defer pages.Close()
+	// Warm start: the snapshot is loaded before any listener accepts.
+	snaps := loadSnapshot(cfg, store, log)
+	if _, set := environ["GOGC"]; !set {
+		// A fixed headroom above the stored pages; started after the
+		// load, which runs with the GC percentage off.
+		go gctune.Run(ctx)
+	}
 	api := purge.New(purge.Options{
 		Secret:       string(cfg.RevalidateSecret),
 		Path:         cfg.RevalidatePath,
@@ -319,6 +323,10 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	}
 	log.Info("isrproxy serving", "listen", addrs.Public, "admin", addrs.Admin, "tls", addrs.TLS,
 		"origin", cfg.OriginURL.URL().String())
+	warmed := warmUp(ctx, cfg, pages, adminHandler, log)
+	if snaps != nil {
+		snaps.every(time.Duration(cfg.SnapshotInterval))
+	}
 	if ready != nil {
 		ready(addrs)
 	}
@@ -351,6 +359,10 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		actx, acancel := context.WithTimeout(context.Background(), time.Second)
 		s.Shutdown(actx)
 		acancel()
+	}
+	<-warmed
+	if snaps != nil {
+		snaps.close() // every page served, once nothing is served any more
 	}
 	return nil
 }

@@ -64,8 +64,8 @@ func (c *cmsOrigin) body(path string, version int64) string {
 	return fmt.Sprintf("<p>%s version %d</p>", path, version)
 }
 
-// warm stores paths for host and checks they are hits.
-func warm(t *testing.T, p *instance, o *cmsOrigin, host string, paths ...string) {
+// warmPages stores paths for host and checks they are hits.
+func warmPages(t *testing.T, p *instance, o *cmsOrigin, host string, paths ...string) {
 	t.Helper()
 	for _, path := range paths {
 		p.get(path, "Host", host)
@@ -91,8 +91,8 @@ func apiResults(t *testing.T, body string) map[string]string {
 func TestWordPressProxyCachePurgeFlushAll(t *testing.T) {
 	o := newCMSOrigin(t, nil, "")
 	p := startProxy(t, o.URL, nil)
-	warm(t, p, o, "blog.example.com", "/", "/2024/05/hello-world/", "/category/news/?paged=2")
-	warm(t, p, o, "other.example.com", "/")
+	warmPages(t, p, o, "blog.example.com", "/", "/2024/05/hello-world/", "/category/news/?paged=2")
+	warmPages(t, p, o, "other.example.com", "/")
 	o.version.Store(2)
 
 	res := mustRaw(t, p, "PURGE", "PURGE /.* HTTP/1.1\r\n"+
@@ -121,7 +121,7 @@ func TestWordPressProxyCachePurgeFlushAll(t *testing.T) {
 func TestWordPressProxyCachePurgeWildcardIsAPrefix(t *testing.T) {
 	o := newCMSOrigin(t, nil, "")
 	p := startProxy(t, o.URL, nil)
-	warm(t, p, o, "blog.example.com", "/", "/2024/05/hello-world/", "/2023/old/")
+	warmPages(t, p, o, "blog.example.com", "/", "/2024/05/hello-world/", "/2023/old/")
 	o.version.Store(2)
 
 	res := mustRaw(t, p, "PURGE", "PURGE /2024/.* HTTP/1.1\r\nHost: blog.example.com\r\nX-Purge-Method: regex\r\n\r\n")
@@ -135,7 +135,7 @@ func TestWordPressProxyCachePurgeWildcardIsAPrefix(t *testing.T) {
 func TestWordPressProxyCachePurgeOneURL(t *testing.T) {
 	o := newCMSOrigin(t, nil, "")
 	p := startProxy(t, o.URL, nil)
-	warm(t, p, o, "blog.example.com", "/2024/05/hello-world/", "/about/")
+	warmPages(t, p, o, "blog.example.com", "/2024/05/hello-world/", "/about/")
 	o.version.Store(2)
 
 	res := mustRaw(t, p, "PURGE", "PURGE /2024/05/hello-world/ HTTP/1.1\r\n"+
@@ -170,7 +170,7 @@ func TestDrupalVarnishPurgerBanByCacheTags(t *testing.T) {
 	}
 	o := newCMSOrigin(t, tags, "Cache-Tags")
 	p := startProxy(t, o.URL, map[string]string{"ALLOWED_HOSTS": "www.example.org"})
-	warm(t, p, o, "www.example.org", "/node/1", "/node", "/node/2")
+	warmPages(t, p, o, "www.example.org", "/node/1", "/node", "/node/2")
 	o.version.Store(2)
 
 	res := mustRaw(t, p, "BAN", "BAN / HTTP/1.1\r\n"+
@@ -208,7 +208,7 @@ func TestMagentoPurgeByTagsPattern(t *testing.T) {
 	}
 	o := newCMSOrigin(t, tags, "X-Magento-Tags")
 	p := startProxy(t, o.URL, map[string]string{"ALLOWED_HOSTS": "shop.example.com"})
-	warm(t, p, o, "shop.example.com", "/shoe.html", "/shoes.html", "/about-us")
+	warmPages(t, p, o, "shop.example.com", "/shoe.html", "/shoes.html", "/about-us")
 	o.version.Store(2)
 
 	res := mustRaw(t, p, "PURGE", "PURGE / HTTP/1.1\r\n"+
@@ -231,7 +231,7 @@ func TestMagentoPurgeByTagsPattern(t *testing.T) {
 func TestPurgeModeHeaderAndDefault(t *testing.T) {
 	o := newCMSOrigin(t, nil, "")
 	p := startProxy(t, o.URL, map[string]string{"PURGE_MODE": "purge"})
-	warm(t, p, o, "example.com", "/a", "/b")
+	warmPages(t, p, o, "example.com", "/a", "/b")
 
 	res := mustRaw(t, p, "PURGE", "PURGE /a HTTP/1.1\r\nHost: example.com\r\n\r\n")
 	require.Equal(t, http.StatusOK, res.Status, res.Body)
@@ -275,7 +275,7 @@ func TestPurgeFailureIsTheAPIs502(t *testing.T) {
 func TestPurgeNeedsAllowedPeerOrSecret(t *testing.T) {
 	o := newCMSOrigin(t, nil, "")
 	p := startProxy(t, o.URL, map[string]string{"PURGE_ALLOW": "off"})
-	warm(t, p, o, "example.com", "/a")
+	warmPages(t, p, o, "example.com", "/a")
 
 	res := mustRaw(t, p, "PURGE", "PURGE /a HTTP/1.1\r\nHost: example.com\r\n\r\n")
 	assert.Equal(t, http.StatusForbidden, res.Status)
@@ -302,7 +302,7 @@ func TestPurgeNeedsAllowedPeerOrSecret(t *testing.T) {
 func TestPurgeAllowIsTheClientAfterTrustedProxies(t *testing.T) {
 	o := newCMSOrigin(t, nil, "")
 	p := startProxy(t, o.URL, map[string]string{"TRUSTED_PROXIES": "127.0.0.1"})
-	warm(t, p, o, "example.com", "/a")
+	warmPages(t, p, o, "example.com", "/a")
 	res := mustRaw(t, p, "PURGE", "PURGE /a HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n")
 	assert.Equal(t, http.StatusForbidden, res.Status, res.Body)
 	res = mustRaw(t, p, "PURGE", "PURGE /a HTTP/1.1\r\nHost: example.com\r\n\r\n")

@@ -1,6 +1,7 @@
 // Package admin is the admin listener's handler: /healthz for liveness
-// checks and load balancers, /metrics for Prometheus, and at / a small
-// read-only HTML dashboard (dashboard.go).
+// checks and load balancers, /readyz for readiness (the snapshot loaded and
+// the warm-up done), /metrics for Prometheus, and at / a small read-only
+// HTML dashboard (dashboard.go).
 package admin
 
 import (
@@ -17,6 +18,7 @@ type Handler struct {
 	mux      *http.ServeMux
 	draining atomic.Bool
 	dash     Dashboard
+	ready    atomic.Bool
 }
 
 // New returns the admin handler; metrics come from gatherer, and the
@@ -24,6 +26,7 @@ type Handler struct {
 func New(gatherer prometheus.Gatherer, dash Dashboard) *Handler {
 	h := &Handler{mux: http.NewServeMux(), dash: dash}
 	h.mux.HandleFunc("GET /healthz", h.healthz)
+	h.mux.HandleFunc("GET /readyz", h.readyz)
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	if dash.Recent != nil {
 		h.mux.HandleFunc("GET /{$}", h.dashboard)
@@ -34,6 +37,10 @@ func New(gatherer prometheus.Gatherer, dash Dashboard) *Handler {
 // Drain makes /healthz answer 503 from now on, so that load balancers look
 // elsewhere while the process shuts down.
 func (h *Handler) Drain() { h.draining.Store(true) }
+
+// Ready makes /readyz answer 200 (until Drain): the snapshot is loaded and
+// every warm-up path has been tried once.
+func (h *Handler) Ready() { h.ready.Store(true) }
 
 // ServeHTTP answers an admin request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
@@ -46,4 +53,18 @@ func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	io.WriteString(w, "ok\n")
+}
+
+func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	switch {
+	case h.draining.Load():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "draining\n")
+	case !h.ready.Load():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "warming up\n")
+	default:
+		io.WriteString(w, "ready\n")
+	}
 }

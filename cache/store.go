@@ -182,31 +182,10 @@ func (s *Store) put(p *Page, admit func(*Page) bool) PutResult {
 		return Withdrawn
 	}
 
-	cur := s.get(key)
-	next := &Entry{Key: p.Key, Variants: []*Page{p}, version: s.NextGen()}
-	result := Stored
-	if cur != nil {
-		id := p.VariantID()
-		for _, v := range cur.Variants {
-			if v.VariantID() == id {
-				if v.Gen > p.Gen {
-					return Superseded
-				}
-				result = Replaced
-				continue
-			}
-			// Another scheme's variants stay; of the same scheme, only
-			// those selected by the same Vary names (else the origin's
-			// policy changed).
-			if (v.HTTPS != p.HTTPS || sameNames(v.Vary, p.Vary)) && len(next.Variants) < maxVariants {
-				next.Variants = append(next.Variants, v)
-			}
-		}
+	next, result := s.merge(s.get(key), p)
+	if result == Superseded {
+		return Superseded
 	}
-	for _, v := range next.Variants {
-		next.cost += v.Cost()
-	}
-	next.cost += entryOverhead + int64(len(key))
 
 	// The index learns of the entry before ristretto does, so an eviction
 	// racing with this Put finds it to remove.
@@ -223,6 +202,36 @@ func (s *Store) put(p *Page, admit func(*Page) bool) PutResult {
 		return NotAdmitted
 	}
 	return result
+}
+
+// merge returns the entry that storing p over cur (nil: none) gives, and
+// Stored, Replaced, or Superseded (then no entry).
+func (s *Store) merge(cur *Entry, p *Page) (*Entry, PutResult) {
+	next := &Entry{Key: p.Key, Variants: []*Page{p}, version: s.NextGen()}
+	result := Stored
+	if cur != nil {
+		id := p.VariantID()
+		for _, v := range cur.Variants {
+			if v.VariantID() == id {
+				if v.Gen > p.Gen {
+					return nil, Superseded
+				}
+				result = Replaced
+				continue
+			}
+			// Another scheme's variants stay; of the same scheme, only
+			// those selected by the same Vary names (else the origin's
+			// policy changed).
+			if (v.HTTPS != p.HTTPS || sameNames(v.Vary, p.Vary)) && len(next.Variants) < maxVariants {
+				next.Variants = append(next.Variants, v)
+			}
+		}
+	}
+	for _, v := range next.Variants {
+		next.cost += v.Cost()
+	}
+	next.cost += entryOverhead + int64(len(p.Key.String()))
+	return next, result
 }
 
 // Delete removes every variant of key and reports whether it was stored.

@@ -137,6 +137,25 @@ type Config struct {
 	// PurgeMode is PURGE_MODE, what a PURGE or BAN without X-Purge-Mode
 	// does: "refetch", "soft" or "purge".
 	PurgeMode string `env:"PURGE_MODE" envDefault:"refetch"`
+
+	// SnapshotPath is SNAPSHOT_PATH, the file every stored page is saved
+	// to and loaded from at start; "" for none. Its directory exists and
+	// is writable, and it is not itself a directory.
+	SnapshotPath string `env:"SNAPSHOT_PATH"`
+	// SnapshotInterval is SNAPSHOT_INTERVAL, how often the snapshot is
+	// written; 0 writes it only on shutdown.
+	SnapshotInterval Duration `env:"SNAPSHOT_INTERVAL" envDefault:"5m"`
+	// WarmSitemap is WARM_SITEMAP, the path on the origin of a sitemap
+	// whose pages are filled at start; "" for none. Set only together
+	// with ALLOWED_HOSTS.
+	WarmSitemap string `env:"WARM_SITEMAP"`
+	// WarmPathsFile is WARM_PATHS_FILE, a readable file of paths filled
+	// at start for each allowed host; "" for none. Set only together with
+	// ALLOWED_HOSTS.
+	WarmPathsFile string `env:"WARM_PATHS_FILE"`
+	// WarmRate is WARM_RATE, the most warm-up fills started per second,
+	// always > 0.
+	WarmRate Rate `env:"WARM_RATE" envDefault:"10"`
 }
 
 // TLSEnabled reports whether HTTPS is configured: certificate files, or

@@ -73,6 +73,8 @@ func defaultConfig() Config {
 		HTTPSRedirect:      SwitchOff,
 		PurgeAllow:         Prefixes{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
 		PurgeMode:          "refetch",
+		SnapshotInterval:   Duration(5 * time.Minute),
+		WarmRate:           10,
 	}
 }
 
@@ -708,7 +710,8 @@ func TestDefaults(t *testing.T) {
 		"ORIGIN_MAX_CONCURRENCY", "IGNORE_QUERY_PARAMS", "KEEP_QUERY_PARAMS", "BYPASS_PATHS", "COMPRESS_TYPES",
 		"COMPRESS_MIN_BYTES", "ORIGIN_HOST", "UNSAFE_INVALIDATION", "TAG_HEADERS", "SHUTDOWN_TIMEOUT", "LOG_LEVEL",
 		"LOG_FORMAT", "TLS_ADDR", "TLS_CERT_FILE", "TLS_KEY_FILE", "ACME_DOMAINS", "ACME_EMAIL", "ACME_CA",
-		"ACME_CA_ROOT", "ACME_STORAGE", "HTTPS_REDIRECT", "TRUSTED_PROXIES", "PURGE_ALLOW", "PURGE_MODE"}, names)
+		"ACME_CA_ROOT", "ACME_STORAGE", "HTTPS_REDIRECT", "TRUSTED_PROXIES", "PURGE_ALLOW", "PURGE_MODE",
+		"SNAPSHOT_PATH", "SNAPSHOT_INTERVAL", "WARM_SITEMAP", "WARM_PATHS_FILE", "WARM_RATE"}, names)
 
 	// The constants follow the tags, and the revalidate API's own default
 	// follows them too.

@@ -205,6 +205,7 @@ func (l *loader) check(c *Config) {
 		l.fail("ADMIN_ADDR", "%q is the same as LISTEN_ADDR (use another port, or off)", l.raw("ADMIN_ADDR"))
 	}
 	l.tls(c)
+	l.warm(c)
 }
 
 // secret takes the secret from REVALIDATE_SECRET or from the file
