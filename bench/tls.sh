@@ -3,8 +3,8 @@
 # and the Go TLS ceiling, all in front of the same slow sample origin on
 # loopback, all with the same certificate.
 #
-#   bench/tls.sh                 # full run: 5 interleaved rounds of 5 s per scenario (about 6 minutes)
-#   QUICK=1 bench/tls.sh         # smoke run: 2 rounds of 2 s (about 2 minutes)
+#   bench/tls.sh                 # full run: 5 interleaved rounds of 5 s per scenario (about 5 minutes)
+#   QUICK=1 bench/tls.sh         # smoke run: 2 rounds of 2 s (about 1.5 minutes)
 #
 # Knobs (environment): ROUNDS, DURATION, CONNS, STREAMS, THREADS, NEW_CONNS,
 # ORIGIN_DELAY, SYSTEMS, BASE_PORT, MAX_TIME, KEEP_TMP, RESULTS_DIR.
@@ -441,6 +441,7 @@ mkdir -p "$RESULTS_DIR"
     for s in "${SYS[@]}"; do echo "- $s: ${TLSINFO[$s]}"; done
     echo
     echo "Medians over rounds; ratios are medians of same-round ratios, with their lowest and highest in brackets."
+    echo "B/reply: body bytes per answer over HTTP/2 (h2load's data count), bytes read per answer with the headers otherwise."
     for scen in $SCENARIOS; do
         echo
         echo "**$(scen_name "$scen")**"
