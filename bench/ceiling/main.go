@@ -8,7 +8,12 @@
 // Accept-Encoding lists gzip, the plain bytes otherwise. Header values are
 // built once, so a hit allocates nothing beyond net/http's own work.
 //
+// With -tls-cert and -tls-key it serves HTTPS instead (net/http's own TLS:
+// HTTP/2 and HTTP/1.1 by ALPN, session tickets on), the ceiling of
+// bench/tls.sh.
+//
 //	ceiling -listen 127.0.0.1:18101 -pages 1000
+//	ceiling -listen 127.0.0.1:18201 -tls-cert cert.pem -tls-key key.pem
 package main
 
 import (
@@ -78,7 +83,12 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:18101", "listen address")
 	pages := flag.Int("pages", 1000, "serve pages 0…pages-1")
 	version := flag.Int("version", 1, "version of the pages")
+	certFile := flag.String("tls-cert", "", "PEM certificate: serve HTTPS (with -tls-key)")
+	keyFile := flag.String("tls-key", "", "PEM key of -tls-cert")
 	flag.Parse()
+	if (*certFile == "") != (*keyFile == "") {
+		log.Fatal("-tls-cert and -tls-key go together")
+	}
 
 	start := time.Now()
 	c := &ceiling{pages: make([]entry, *pages)}
@@ -113,7 +123,13 @@ func main() {
 		srv.Shutdown(sctx)
 	}()
 	log.Printf("listening on %s", *listen)
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	var err error
+	if *certFile != "" {
+		err = srv.ListenAndServeTLS(*certFile, *keyFile)
+	} else {
+		err = srv.ListenAndServe()
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
 }
