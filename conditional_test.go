@@ -69,7 +69,7 @@ func conditionalRequestsAreAnsweredFromMemory(t *testing.T) {
 	assert.EqualValues(t, 1, o.hits.Load())
 }
 
-// Conditional requests are answered from memory (SPEC §4, RFC 9110 §13):
+// Conditional requests are answered from memory (docs/behaviour.md#conditional-requests, RFC 9110 §13):
 // If-None-Match with weak comparison, in list and wildcard forms, takes
 // precedence over If-Modified-Since, which compares with Last-Modified.
 // Validators for an uncompressed body are kept strong; a body isrproxy

@@ -14,8 +14,8 @@ import (
 	"github.com/isrproxy/isrproxy/cache"
 )
 
-// A fill is one origin fetch for a key that concurrent misses share (SPEC
-// promise 7). Unlike singleflight, the fetch runs on its own goroutine with a
+// A fill is one origin fetch for a key that concurrent misses share
+// (docs/promises.md#7-one-fetch-per-key). Unlike singleflight, the fetch runs on its own goroutine with a
 // context detached from every visitor, so a visitor who hangs up neither
 // cancels it for the others nor stops the page being stored; and the
 // visitor who started it is told so, since only that visitor may be handed
@@ -167,7 +167,8 @@ const (
 
 // A supersession carries onto a fetch in flight what a revalidation that
 // arrived after it began decided: its page was read before that
-// revalidation, so it must not undo it (SPEC promises 2 and 5). A tag
+// revalidation, so it must not undo it: a newer page never loses to an
+// older one. A tag
 // revalidation cannot know which fetch's page will carry its tag: it
 // leaves its level per tag, applied when the page is about to be stored.
 type supersession struct {

@@ -28,7 +28,7 @@ func fuzzBalancedQuotes(s string) bool {
 	return strings.Count(s, `"`)%2 == 0 && !strings.Contains(s, `\`)
 }
 
-// FuzzCacheControlRefusal checks Cache-Control parsing (issue 4 §2): it
+// FuzzCacheControlRefusal checks Cache-Control parsing: it
 // never panics, refuses only for private or no-store, never for a header
 // naming neither, and always when a spelling of either is among the
 // directives, on its own line or appended to any line.

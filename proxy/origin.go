@@ -33,8 +33,8 @@ var errBuffersFull = errors.New("too many response bodies being buffered at once
 const bufferBudget = 32 << 20
 
 // origin is the only code that builds requests to the origin: every URL it
-// sends to has the scheme and host of ORIGIN_URL, whatever the input (SPEC
-// promise 9), and the path and query exactly as keyed.
+// sends to has the scheme and host of ORIGIN_URL, whatever the input
+// (docs/promises.md#9-origin-only), and the path and query exactly as keyed.
 type origin struct {
 	base      *url.URL // scheme and host of ORIGIN_URL
 	host      string   // ORIGIN_HOST, or "" for the visitor's Host
@@ -47,7 +47,8 @@ type origin struct {
 
 // newTransport builds the one transport shared by fills, refetches and the
 // pass-through proxy. Compression is disabled so that what the origin sends
-// is what we see (GUIDE B4 #9).
+// is what we see (a Transport that adds Accept-Encoding itself also
+// decompresses the answer and drops its Content-Encoding).
 func newTransport(timeout time.Duration, maxConns int) *http.Transport {
 	dialer := &net.Dialer{Timeout: min(timeout, 10*time.Second), KeepAlive: 30 * time.Second}
 	return &http.Transport{

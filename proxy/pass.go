@@ -20,7 +20,7 @@ const maxPasses = 100_000
 
 // passList remembers keys whose response was not storable, for PASS_TTL, so
 // that later requests go straight to the origin instead of queueing behind
-// a fill that cannot be shared (SPEC promise 7).
+// a fill that cannot be shared (docs/promises.md#7-one-fetch-per-key).
 type passList struct {
 	ttl   time.Duration
 	mu    sync.Mutex              // guards until and why

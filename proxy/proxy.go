@@ -24,7 +24,7 @@ import (
 )
 
 // Options configures a Handler. Origin and Store are required; every other
-// zero value means the SPEC default or "none", as each field says.
+// zero value means the documented default or "none", as each field says.
 type Options struct {
 	// Origin is ORIGIN_URL: only its scheme and host are used.
 	Origin *url.URL
@@ -456,7 +456,7 @@ func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, https bool, req 
 	f.page, f.reason = p, reason
 	if reason != "" {
 		// A 5xx is an origin failing, not a page that cannot be stored
-		// (promise 4 counts it a failed fetch): the next request tries
+		// (a failed fetch, which marks nothing): the next request tries
 		// again, so pages are cached again as soon as the origin recovers.
 		if got.status < 500 {
 			h.passes.addWhy(key, h.now(), reason)
@@ -530,7 +530,7 @@ func variantOf(https bool, names []string, h http.Header) string {
 }
 
 // refusal is why a request must be refused before anything reaches the
-// origin (SPEC §3), or "".
+// origin (docs/behaviour.md#request-refusals), or "".
 func refusal(r *http.Request) string {
 	switch {
 	case r.Method == "PRI":

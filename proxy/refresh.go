@@ -17,10 +17,11 @@ import (
 const refreshRetry = 2 * time.Second
 
 // Refetch fetches every stored variant of key (or the key itself, when not
-// stored) with fetches that start now, and stores the results: SPEC promise
-// 2. It never joins a fill in flight, and marks those fills superseded so
-// that their older answers are not stored after it. A failure keeps the
-// stored page (promise 4).
+// stored) with fetches that start now, and stores the results
+// (docs/promises.md#2-read-your-writes-revalidation). It never joins a fill
+// in flight, and marks those fills superseded so that their older answers
+// are not stored after it. A failure keeps the stored page
+// (docs/promises.md#4-failure-keeps-the-last-good-page).
 func (h *Handler) Refetch(ctx context.Context, key cache.Key) []revalidation.Result {
 	key = h.canonical(key)
 	h.flights.supersede(key, dropFetch, false)
@@ -50,7 +51,7 @@ func (h *Handler) Refetch(ctx context.Context, key cache.Key) []revalidation.Res
 func (h *Handler) MarkStale(key cache.Key) []revalidation.Result {
 	key = h.canonical(key)
 	// Fetches in flight read the page before this mark: what they store
-	// is stored marked, so the mark is not lost (promise 2).
+	// is stored marked, so the mark is not lost.
 	h.flights.supersede(key, staleFetch, true)
 	h.store.MarkStale(key)
 	return []revalidation.Result{{Target: key.Target(), Outcome: revalidation.Marked}}
@@ -60,7 +61,7 @@ func (h *Handler) MarkStale(key cache.Key) []revalidation.Result {
 func (h *Handler) Purge(key cache.Key) []revalidation.Result {
 	key = h.canonical(key)
 	// Fetches in flight read the page before this purge: they must not
-	// store it again after it (promise 2).
+	// store it again after it.
 	h.flights.supersede(key, dropFetch, true)
 	h.store.Delete(key)
 	return []revalidation.Result{{Target: key.Target(), Outcome: revalidation.Purged}}

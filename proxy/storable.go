@@ -16,7 +16,7 @@ import (
 )
 
 // builder turns a complete origin response into a [cache.Page], and says
-// whether it may be stored (SPEC §3).
+// whether it may be stored (docs/behaviour.md#what-is-stored).
 type builder struct {
 	statuses      map[int]bool
 	compressTypes map[string]bool
