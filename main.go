@@ -26,6 +26,7 @@ import (
 
 	"github.com/isrproxy/isrproxy/admin"
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/cluster"
 	"github.com/isrproxy/isrproxy/config"
 	"github.com/isrproxy/isrproxy/forwarded"
 	"github.com/isrproxy/isrproxy/gctune"
@@ -42,6 +43,8 @@ var (
 	_ purge.Revalidator = (*proxy.Handler)(nil)
 	_ purge.InFlight    = (*proxy.Handler)(nil)
 	_ purge.Index       = (*cache.Store)(nil)
+	_ proxy.Shared      = (*cluster.Cluster)(nil)
+	_ cluster.Applier   = (*proxy.Handler)(nil)
 )
 
 func main() {
@@ -142,6 +145,20 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	}
 	defer store.Close()
 
+	// Cluster mode (REDIS_URL): the replicas share Redis, and nothing else.
+	var shared proxy.Shared
+	var peers *cluster.Cluster
+	if cfg.RedisURL != "" {
+		peers, err = cluster.New(cluster.Options{
+			URL: cfg.RedisURL, Name: cfg.ClusterName, Node: cfg.NodeID, Logger: log, Registerer: reg,
+			LockLease: time.Duration(cfg.OriginTimeout) + 2*time.Second,
+		})
+		if err != nil {
+			return err
+		}
+		shared = peers
+	}
+
 	invalidation, err := proxy.ParseInvalidation(cfg.UnsafeInvalidation)
 	if err != nil {
 		return err // config.Load has already ruled this out
@@ -170,11 +187,16 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		DecompressedBytes:     decompressed,
 		Logger:                log,
 		Metrics:               counters,
+		Shared:                shared,
 	})
 	if err != nil {
 		return err
 	}
 	defer pages.Close()
+	if peers != nil {
+		peers.Start(pages)
+		defer peers.Close()
+	}
 	api := purge.New(purge.Options{
 		Secret:       string(cfg.RevalidateSecret),
 		Path:         cfg.RevalidatePath,
@@ -200,6 +222,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	servers := []*server.Server{public}
 	addrs := Listeners{Public: public.Addr()}
 	adminHandler := admin.New(reg)
+	if peers != nil {
+		adminHandler.Readiness(peers.Ready)
+	}
 	if cfg.AdminAddr != "" {
 		a, err := server.Plain("ADMIN_ADDR", cfg.AdminAddr, adminHandler, log)
 		if err != nil {
