@@ -271,12 +271,29 @@ func (c *Cluster) failed(what string, err error) {
 	if err == nil || errors.Is(err, redis.Nil) || c.ctx.Err() != nil {
 		return
 	}
+	var reply redis.Error
+	if errors.As(err, &reply) && !unavailable(reply.Error()) {
+		// Redis answered: the data it was asked about is not ours.
+		c.ignored(what+": "+reply.Error(), "")
+		return
+	}
 	if c.up.CompareAndSwap(true, false) {
 		c.downAt.Store(time.Now().UnixNano())
 		c.log.Warn("cluster unreachable: serving alone until Redis answers", "during", what, "err", err)
 	}
 	c.resync.Store(true)
 	c.synced.Store(false)
+}
+
+// unavailable reports a Redis error reply that means "not now" rather than
+// "not that": loading, busy with a script, a replica without a master.
+func unavailable(reply string) bool {
+	for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOAUTH", "WRONGPASS", "NOPERM"} {
+		if strings.HasPrefix(reply, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Gen returns a cluster-wide generation for a fetch of key that starts

@@ -213,13 +213,17 @@ func (c *Cluster) warm() error {
 			cmds[i] = pipe.HGetAll(ctx, k)
 		}
 		if len(keys) > 0 {
-			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-				cancel()
-				return err
-			}
+			pipe.Exec(ctx) // each command's error is read below
 		}
 		cancel()
-		for _, cmd := range cmds {
+		for i, cmd := range cmds {
+			var reply redis.Error
+			if err := cmd.Err(); errors.As(err, &reply) {
+				c.ignored("not a page hash: "+reply.Error(), keys[i]) // a foreign key under the prefix
+				continue
+			} else if err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
 			for _, p := range c.decodeAll("", cmd.Val()) {
 				c.app.ApplyPage(p)
 				c.m.received.WithLabelValues("warm").Inc()
