@@ -33,42 +33,44 @@ OP=$(freeport)
 pids+=($!)
 sleep 0.5
 
-# replica NAME REDIS_URL: starts one; prints "PUBLICPORT ADMINPORT".
+# replica NAME REDIS_URL: starts one; sets PP (public port) and LASTPID.
 replica() {
-  local pp ap
-  pp=$(freeport); ap=$(freeport)
+  local ap
+  PP=$(freeport); ap=$(freeport)
   ORIGIN_URL="http://127.0.0.1:$OP" REVALIDATE_SECRET=bench-secret-0123456789 LOG_LEVEL=warn \
-    LISTEN_ADDR="127.0.0.1:$pp" ADMIN_ADDR="127.0.0.1:$ap" REDIS_URL="$2" NODE_ID="$1" CLUSTER_NAME=bench \
+    LISTEN_ADDR="127.0.0.1:$PP" ADMIN_ADDR="127.0.0.1:$ap" REDIS_URL="$2" NODE_ID="$1" CLUSTER_NAME=bench \
     "$work/isrproxy" >"$work/$1.log" 2>&1 &
+  LASTPID=$!
   pids+=($!)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$ap/readyz" >/dev/null && break; sleep 0.1; done
-  echo "$pp $ap"
 }
 origin_requests() { curl -s "http://127.0.0.1:$OP/__stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["page_gets"])'; }
-fill() { seq 0 $((PAGES - 1)) | xargs -P 16 -I{} curl -s -o /dev/null -H 'Accept-Encoding: gzip' "http://127.0.0.1:$1/page/{}"; }
+# Every request names one site, as a load balancer passes the visitor's Host.
+HOST=www.example.test
+fill() { seq 0 $((PAGES - 1)) | xargs -P 16 -I{} curl -s -o /dev/null -H "Host: $HOST" -H 'Accept-Encoding: gzip' "http://127.0.0.1:$1/page/{}"; }
 body() { python3 -c "import json; print(json.dumps({'paths': ['/page/%d' % i for i in range($PAGES)]}))" >"$work/body.json"; }
 revalidate() { # PORT: prints status and wall seconds
-  curl -s -o "$work/answer.json" -w '%{http_code} %{time_total}\n' -X POST -H 'Authorization: Bearer bench-secret-0123456789' \
+  curl -s -o "$work/answer.json" -w '%{http_code} %{time_total}\n' -X POST -H "Host: $HOST" -H 'Authorization: Bearer bench-secret-0123456789' \
     -H 'Content-Type: application/json' --data-binary @"$work/body.json" "http://127.0.0.1:$1/api/revalidate"
 }
 hits() { # PORT SECONDS: wrk JSON line over the stored pages
-  BENCH_PAGES=$PAGES BENCH_FIRST=0 wrk -t2 -c32 -d"$2"s -s bench/wrk/bench.lua -H 'Accept-Encoding: gzip' "http://127.0.0.1:$1/" | tail -1
+  BENCH_PAGES=$PAGES BENCH_FIRST=0 wrk -t2 -c32 -d"$2"s -s bench/wrk/bench.lua -H "Host: $HOST" -H 'Accept-Encoding: gzip' "http://127.0.0.1:$1/" | tail -1
 }
 body
 
 echo "== one replica alone (no REDIS_URL)"
-read -r S SA < <(replica solo "")
+replica solo ""; S=$PP
 fill "$S"
 before=$(origin_requests)
 echo "revalidate: $(revalidate "$S")"
 echo "origin requests: $(( $(origin_requests) - before ))"
-kill "${pids[-1]}"; unset 'pids[-1]'
+kill "$LASTPID"
 
 echo "== three replicas, one redis-server"
 mem0=$(redis-cli -p "$RP" info memory | awk -F: '/^used_memory:/{print $2}' | tr -d '\r')
-read -r A AA < <(replica a "redis://127.0.0.1:$RP")
-read -r B BA < <(replica b "redis://127.0.0.1:$RP")
-read -r C CA < <(replica c "redis://127.0.0.1:$RP")
+replica a "redis://127.0.0.1:$RP"; A=$PP
+replica b "redis://127.0.0.1:$RP"; B=$PP
+replica c "redis://127.0.0.1:$RP"; C=$PP
 sleep 2
 fill "$A"; fill "$B"; fill "$C"
 mem1=$(redis-cli -p "$RP" info memory | awk -F: '/^used_memory:/{print $2}' | tr -d '\r')
