@@ -46,7 +46,14 @@ func (c *Cluster) heartbeat() {
 		c.ignored("epoch is not a number", c.key("epoch"))
 		return
 	}
-	live, err := heartbeatScript.Run(ctx, c.rdb, []string{c.key("nodes")}, c.opts.Node,
+	// A replica counts as live only once it has read the stream to its
+	// end: revalidations wait for those that will confirm them, and one
+	// still catching up gets their pages from the second level anyway.
+	me := ""
+	if c.synced.Load() {
+		me = c.opts.Node
+	}
+	live, err := heartbeatScript.Run(ctx, c.rdb, []string{c.key("nodes")}, me,
 		c.opts.LiveWindow.Milliseconds()).StringSlice()
 	if err != nil {
 		c.failed("heartbeat", err)
