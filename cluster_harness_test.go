@@ -147,13 +147,17 @@ func (r *replica) readyzBody() (int, string) {
 // of the replicas passes the visitor's: the replicas share its keys.
 const siteHost = "www.example.test"
 
-// fetch gets path; safe from any goroutine (no assertion).
-func (r *replica) fetch(path string) (answer, error) {
+// fetch gets path, with optional header pairs; safe from any goroutine
+// (no assertion).
+func (r *replica) fetch(path string, header ...string) (answer, error) {
 	req, err := http.NewRequest(http.MethodGet, r.URL+path, nil)
 	if err != nil {
 		return answer{}, err
 	}
 	req.Host = siteHost
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Add(header[i], header[i+1])
+	}
 	resp, err := r.client.Do(req)
 	if err != nil {
 		return answer{}, err
@@ -164,9 +168,9 @@ func (r *replica) fetch(path string) (answer, error) {
 }
 
 // get fetches path.
-func (r *replica) get(path string) answer {
+func (r *replica) get(path string, header ...string) answer {
 	r.t.Helper()
-	a, err := r.fetch(path)
+	a, err := r.fetch(path, header...)
 	require.NoError(r.t, err)
 	return a
 }
@@ -242,6 +246,12 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // startCluster starts redis-server and n replicas named a, b, c …
 func startCluster(t *testing.T, o *countingOrigin, n int) (*redistest.Server, []*replica) {
 	t.Helper()
+	return startClusterEnv(t, o, n, nil)
+}
+
+// startClusterEnv is startCluster with env added to each replica's.
+func startClusterEnv(t *testing.T, o *countingOrigin, n int, env map[string]string) (*redistest.Server, []*replica) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts redis-server and replicas")
 	}
@@ -249,7 +259,11 @@ func startCluster(t *testing.T, o *countingOrigin, n int) (*redistest.Server, []
 	var rs2 []*replica
 	for i := range n {
 		node := string(rune('a' + i))
-		rs2 = append(rs2, startReplica(t, clusterEnv(o.URL, rs.URL(), "t", node), true))
+		e := clusterEnv(o.URL, rs.URL(), "t", node)
+		for k, v := range env {
+			e[k] = v
+		}
+		rs2 = append(rs2, startReplica(t, e, true))
 	}
 	waitReplicas(t, rs2, n)
 	return rs, rs2

@@ -379,3 +379,19 @@ func TestClusterBadInput(t *testing.T) {
 	assert.True(t, slices.Contains(ans.Results[0].Replicas, "lonely"))
 	assert.False(t, strings.Contains(r.logs.String(), "panic"))
 }
+
+// A revalidation refetches every variant any replica holds, not only
+// those of the replica called: here the https page only b has.
+func TestClusterRevalidationReachesVariantsOnlyPeersHold(t *testing.T) {
+	o := newCountingOrigin(t)
+	_, rs := startClusterEnv(t, o, 2, map[string]string{"TRUSTED_PROXIES": "127.0.0.1/32"})
+	a, b := rs[0], rs[1]
+	https := []string{"X-Forwarded-Proto", "https"}
+	assert.Equal(t, "/v v1", b.get("/v", https...).Body)
+	o.version.Store(2)
+	status, ans := a.revalidate("path=/v")
+	require.Equal(t, http.StatusOK, status, "%+v", ans)
+	got := b.get("/v", https...)
+	assert.Equal(t, "/v v2", got.Body)
+	assert.Equal(t, "HIT", got.Header.Get("X-Cache"))
+}

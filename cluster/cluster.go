@@ -347,6 +347,22 @@ func (c *Cluster) Load(ctx context.Context, key cache.Key) ([]*cache.Page, error
 	return pages, nil
 }
 
+// Variants is Load for a revalidation: which variants the cluster holds
+// (not counted as pages received).
+func (c *Cluster) Variants(ctx context.Context, key cache.Key) ([]*cache.Page, error) {
+	if !c.up.Load() {
+		return nil, ErrUnreachable
+	}
+	ctx, cancel := c.op(ctx)
+	defer cancel()
+	all, err := c.rdb.HGetAll(ctx, c.pagesKey(key)).Result()
+	if err != nil {
+		c.failed("variants", err)
+		return nil, ErrUnreachable
+	}
+	return c.decodeAll(key.String(), all), nil
+}
+
 // decodeAll decodes the variants of a page hash; want, when not "", is the
 // key it must hold. Foreign or corrupt fields are logged and skipped.
 func (c *Cluster) decodeAll(want string, all map[string]string) []*cache.Page {

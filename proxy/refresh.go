@@ -29,11 +29,26 @@ func (h *Handler) Refetch(ctx context.Context, key cache.Key) []revalidation.Res
 		vary  http.Header
 	}
 	var variants []variant
+	seen := map[string]bool{}
 	if e := h.store.Get(key); e != nil {
 		for _, p := range e.Variants {
+			seen[p.VariantID()] = true
 			variants = append(variants, variant{p.HTTPS, varyHeader(p)})
 		}
-	} else {
+	}
+	if h.shared != nil {
+		// In a cluster, the variants other replicas hold are refetched
+		// too: they must all serve the new version.
+		if pages, err := h.shared.Variants(ctx, key); err == nil {
+			for _, p := range pages {
+				if id := p.VariantID(); !seen[id] {
+					seen[id] = true
+					variants = append(variants, variant{p.HTTPS, varyHeader(p)})
+				}
+			}
+		}
+	}
+	if len(variants) == 0 {
 		// Not stored: fetched for the scheme the revalidate call came
 		// over (a CMS behind the same balancer as its visitors).
 		variants = []variant{{https: forwarded.FromContext(ctx)}}

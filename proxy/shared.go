@@ -23,6 +23,9 @@ type Shared interface {
 	LocalGen(held uint64) uint64
 	// Load returns the variants of key stored for the cluster.
 	Load(ctx context.Context, key cache.Key) ([]*cache.Page, error)
+	// Variants returns the variants of key stored for the cluster, for a
+	// revalidation to refetch them all.
+	Variants(ctx context.Context, key cache.Key) ([]*cache.Page, error)
 	// Lock takes the cluster's fill lock of key for a scheme; got false:
 	// another replica fills it.
 	Lock(ctx context.Context, key cache.Key, https bool) (release func(), got bool, err error)
