@@ -83,6 +83,17 @@ func (h *Handler) sharedFill(fk flightKey, f *fill, key cache.Key, https bool, h
 		}
 	}
 	release, got, err := h.shared.Lock(ctx, key, https)
+	if got {
+		// The holder before us may have stored the page and let go
+		// between our read and our lock: read again before the origin.
+		if pages, err := h.shared.Load(ctx, key); err == nil {
+			if p := h.takePeers(pages, match); p != nil {
+				release()
+				h.deliver(fk, f, p)
+				return
+			}
+		}
+	}
 	if err == nil && !got {
 		if p := h.shared.Await(ctx, key, https, match, h.origin.timeout); p != nil {
 			h.deliver(fk, f, p)
