@@ -95,6 +95,7 @@ func TestClusterReplicaThatDoesNotConfirmIsNamed(t *testing.T) {
 	for _, r := range rs {
 		r.get("/p")
 	}
+	waitReplicas(t, rs, 3)
 	c.pause()
 	o.version.Store(2)
 	status, ans := a.revalidate("path=/p")

@@ -100,6 +100,7 @@ type Cluster struct {
 	epoch   atomic.Uint64
 	up      atomic.Bool // the last Redis call succeeded
 	synced  atomic.Bool // the stream has been read to its end since the last (re)connect
+	joined  atomic.Bool // the first sync is done
 	started atomic.Bool // Start has run its first connection attempt
 	resync  atomic.Bool // the reader must check for a gap before reading on
 	downAt  atomic.Int64

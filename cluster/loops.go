@@ -46,11 +46,11 @@ func (c *Cluster) heartbeat() {
 		c.ignored("epoch is not a number", c.key("epoch"))
 		return
 	}
-	// A replica counts as live only once it has read the stream to its
-	// end: revalidations wait for those that will confirm them, and one
-	// still catching up gets their pages from the second level anyway.
+	// A replica counts as live once it has first read the stream to its
+	// end: revalidations do not wait for one still joining, which gets
+	// their pages from the second level anyway.
 	me := ""
-	if c.synced.Load() {
+	if c.joined.Load() {
 		me = c.opts.Node
 	}
 	live, err := heartbeatScript.Run(ctx, c.rdb, []string{c.key("nodes")}, me,
@@ -104,6 +104,7 @@ func (c *Cluster) readLoop() {
 			lastID = id
 			if !c.resync.Load() {
 				c.synced.Store(true)
+				c.joined.Store(true)
 				c.replay()
 			}
 			continue
