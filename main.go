@@ -32,6 +32,7 @@ import (
 	"github.com/isrproxy/isrproxy/admin"
 	"github.com/isrproxy/isrproxy/cache"
 	"github.com/isrproxy/isrproxy/certs"
+	"github.com/isrproxy/isrproxy/cluster"
 	"github.com/isrproxy/isrproxy/config"
 	"github.com/isrproxy/isrproxy/forwarded"
 	"github.com/isrproxy/isrproxy/gctune"
@@ -53,6 +54,8 @@ var (
 	_ purge.HostIndex   = (*cache.Store)(nil)
 	_ purge.LinkIndex   = (*cache.Store)(nil)
 	_ purge.Inspector   = (*proxy.Handler)(nil)
+	_ proxy.Shared      = (*cluster.Cluster)(nil)
+	_ cluster.Applier   = (*proxy.Handler)(nil)
 )
 
 func main() {
@@ -196,6 +199,20 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	stopHistory := counters.StartHistory() // the dashboard's last 15 minutes
 	defer stopHistory()
 
+	// Cluster mode (REDIS_URL): the replicas share Redis, and nothing else.
+	var shared proxy.Shared
+	var peers *cluster.Cluster
+	if cfg.RedisURL != "" {
+		peers, err = cluster.New(cluster.Options{
+			URL: cfg.RedisURL, Name: cfg.ClusterName, Node: cfg.NodeID, Logger: log, Registerer: reg,
+			LockLease: time.Duration(cfg.OriginTimeout) + 2*time.Second,
+		})
+		if err != nil {
+			return err
+		}
+		shared = peers
+	}
+
 	invalidation, err := proxy.ParseInvalidation(cfg.UnsafeInvalidation)
 	if err != nil {
 		return err // config.Load has already ruled this out
@@ -225,6 +242,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		HTTPSOnly:             cfg.HTTPSRedirect == config.SwitchOn,
 		Logger:                log,
 		Metrics:               counters,
+		Shared:                shared,
 	})
 	if err != nil {
 		return err
@@ -236,6 +254,12 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		// A fixed headroom above the stored pages; started after the
 		// load, which runs with the GC percentage off.
 		go gctune.Run(ctx)
+	}
+	// A cluster replica catches up on what it missed after the snapshot
+	// is loaded, before any listener accepts.
+	if peers != nil {
+		peers.Start(pages)
+		defer peers.Close()
 	}
 	api := purge.New(purge.Options{
 		Secret:       string(cfg.RevalidateSecret),
@@ -304,6 +328,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		Lookup: api, // the revalidate API's status call, without the secret on the private listener
 		Host:   oneHost(cfg.AllowedHosts),
 	})
+	if peers != nil {
+		adminHandler.Readiness(peers.Ready)
+	}
 	if cfg.AdminAddr != "" {
 		a, err := server.Plain("ADMIN_ADDR", cfg.AdminAddr, adminHandler, log)
 		if err != nil {

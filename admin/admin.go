@@ -19,6 +19,7 @@ type Handler struct {
 	draining atomic.Bool
 	dash     Dashboard
 	ready    atomic.Bool
+	check    atomic.Pointer[func() (bool, string)] // a cluster replica in sync; nil: none
 }
 
 // New returns the admin handler; metrics come from gatherer, and the
@@ -42,6 +43,11 @@ func (h *Handler) Drain() { h.draining.Store(true) }
 // every warm-up path has been tried once.
 func (h *Handler) Ready() { h.ready.Store(true) }
 
+// Readiness adds what /readyz also asks once Ready: whether the replica may
+// take visitors yet, and a word on why (a cluster replica catching up on
+// the revalidations it missed).
+func (h *Handler) Readiness(check func() (ready bool, state string)) { h.check.Store(&check) }
+
 // ServeHTTP answers an admin request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
@@ -64,6 +70,12 @@ func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	case !h.ready.Load():
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, "warming up\n")
+	case h.check.Load() != nil:
+		ok, state := (*h.check.Load())()
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		io.WriteString(w, state+"\n")
 	default:
 		io.WriteString(w, "ready\n")
 	}

@@ -156,6 +156,15 @@ type Config struct {
 	// WarmRate is WARM_RATE, the most warm-up fills started per second,
 	// always > 0.
 	WarmRate Rate `env:"WARM_RATE" envDefault:"10"`
+
+	// RedisURL is REDIS_URL, a redis:// or rediss:// URL; "" runs a single
+	// node, which never reaches Redis.
+	RedisURL string `env:"REDIS_URL"`
+	// ClusterName is CLUSTER_NAME, the prefix of every key in Redis.
+	ClusterName string `env:"CLUSTER_NAME" envDefault:"isrproxy"`
+	// NodeID is NODE_ID, this replica's name; Load defaults it to the host
+	// name and LISTEN_ADDR's port ("web-1:8080").
+	NodeID string `env:"NODE_ID"`
 }
 
 // TLSEnabled reports whether HTTPS is configured: certificate files, or

@@ -75,7 +75,15 @@ func defaultConfig() Config {
 		PurgeMode:          "refetch",
 		SnapshotInterval:   Duration(5 * time.Minute),
 		WarmRate:           10,
+		ClusterName:        "isrproxy",
+		NodeID:             hostName() + ":8080",
 	}
+}
+
+// hostName is NODE_ID's default's first half.
+func hostName() string {
+	h, _ := os.Hostname()
+	return h
 }
 
 // optionalVariables lists every variable Load reads but the required ones
@@ -371,6 +379,11 @@ func TestLoadBadValues(t *testing.T) {
 		{"TRUSTED_PROXIES", "10.0.0.0/33", `TRUSTED_PROXIES: "10.0.0.0/33" is not an IP address or network (use CIDR notation, e.g. "10.0.0.0/8")`},
 		{"TRUSTED_PROXIES", "lb.internal", `TRUSTED_PROXIES: "lb.internal" is not an IP address or network (use CIDR notation, e.g. "10.0.0.0/8")`},
 		{"TRUSTED_PROXIES", "fe80::1%eth0", `TRUSTED_PROXIES: "fe80::1%eth0" is not an IP address or network (use CIDR notation, e.g. "10.0.0.0/8")`},
+		{"REDIS_URL", "http://127.0.0.1:6379", `REDIS_URL: not a redis:// or rediss:// URL (the value is not shown: it may hold a password)`},
+		{"REDIS_URL", "redis://:secretpw@127.0.0.1:notaport", `REDIS_URL: not a valid redis:// or rediss:// URL (the value is not shown: it may hold a password)`},
+		{"REDIS_URL", "127.0.0.1:6379", `REDIS_URL: not a redis:// or rediss:// URL (the value is not shown: it may hold a password)`},
+		{"CLUSTER_NAME", "my site", `CLUSTER_NAME: "my site" is not a cluster name (letters, digits, '.', '_', '-' and ':', at most 64)`},
+		{"NODE_ID", "web 1", `NODE_ID: "web 1" is not a node name (letters, digits, '.', '_', '-' and ':', at most 128)`},
 		{"TLS_ADDR", "8443", `TLS_ADDR: "8443" is not a listen address (use host:port, e.g. ":8443")`},
 		{"TLS_ADDR", "off", `TLS_ADDR: "off" is not allowed: leave TLS_CERT_FILE, TLS_KEY_FILE and ACME_DOMAINS empty for no HTTPS`},
 		{"TLS_CERT_FILE", "/c.pem", `TLS_KEY_FILE: is required when TLS_CERT_FILE is set`},
@@ -711,7 +724,8 @@ func TestDefaults(t *testing.T) {
 		"COMPRESS_MIN_BYTES", "ORIGIN_HOST", "UNSAFE_INVALIDATION", "TAG_HEADERS", "SHUTDOWN_TIMEOUT", "LOG_LEVEL",
 		"LOG_FORMAT", "TLS_ADDR", "TLS_CERT_FILE", "TLS_KEY_FILE", "ACME_DOMAINS", "ACME_EMAIL", "ACME_CA",
 		"ACME_CA_ROOT", "ACME_STORAGE", "HTTPS_REDIRECT", "TRUSTED_PROXIES", "PURGE_ALLOW", "PURGE_MODE",
-		"SNAPSHOT_PATH", "SNAPSHOT_INTERVAL", "WARM_SITEMAP", "WARM_PATHS_FILE", "WARM_RATE"}, names)
+		"SNAPSHOT_PATH", "SNAPSHOT_INTERVAL", "WARM_SITEMAP", "WARM_PATHS_FILE", "WARM_RATE",
+		"REDIS_URL", "CLUSTER_NAME", "NODE_ID"}, names)
 
 	// The constants follow the tags, and the revalidate API's own default
 	// follows them too.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/mail"
 	"net/url"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/redis/go-redis/v9"
 )
 
 // Names of the variables Load treats apart from the others.
@@ -206,6 +208,44 @@ func (l *loader) check(c *Config) {
 	}
 	l.tls(c)
 	l.warm(c)
+	l.cluster(c)
+}
+
+// cluster checks REDIS_URL, CLUSTER_NAME and NODE_ID. A bad REDIS_URL is
+// named without its value, which may hold a password.
+func (l *loader) cluster(c *Config) {
+	if c.RedisURL != "" {
+		if scheme, _, _ := strings.Cut(c.RedisURL, "://"); scheme != "redis" && scheme != "rediss" {
+			l.fail("REDIS_URL", "not a redis:// or rediss:// URL (the value is not shown: it may hold a password)")
+		} else if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			l.fail("REDIS_URL", "not a valid redis:// or rediss:// URL (the value is not shown: it may hold a password)")
+		}
+	}
+	if !validClusterWord(c.ClusterName, 64) {
+		l.fail("CLUSTER_NAME", "%q is not a cluster name (letters, digits, '.', '_', '-' and ':', at most 64)", c.ClusterName)
+	}
+	if c.NodeID == "" {
+		host, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(c.ListenAddr)
+		c.NodeID = host + ":" + port
+	} else if !validClusterWord(c.NodeID, 128) {
+		l.fail("NODE_ID", "%q is not a node name (letters, digits, '.', '_', '-' and ':', at most 128)", c.NodeID)
+	}
+}
+
+// validClusterWord reports a name safe in Redis keys, logs and JSON.
+func validClusterWord(s string, most int) bool {
+	if s == "" || len(s) > most {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("._-:", r):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // secret takes the secret from REVALIDATE_SECRET or from the file

@@ -87,6 +87,9 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
+	// Shared, when not nil, is the cluster this replica belongs to
+	// (REDIS_URL). Nil: a single node, which never reaches beyond the origin.
+	Shared Shared
 }
 
 // Invalidation is what a 2xx or 3xx answer to an unsafe method does to the
@@ -121,6 +124,7 @@ func ParseInvalidation(s string) (Invalidation, error) {
 // Handler is the public listener's page handler.
 type Handler struct {
 	store    *cache.Store
+	shared   Shared // nil: a single node
 	origin   *origin
 	builder  builder
 	rp       *httputil.ReverseProxy
@@ -178,7 +182,8 @@ func New(opts Options) (*Handler, error) {
 		opts.Now = time.Now
 	}
 	h := &Handler{
-		store: opts.Store,
+		store:  opts.Store,
+		shared: opts.Shared,
 		origin: &origin{
 			base:      &url.URL{Scheme: opts.Origin.Scheme, Host: opts.Origin.Host},
 			host:      opts.OriginHost,
@@ -361,9 +366,14 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 				return
 			}
 		}
-		gen := h.store.NextGen() // taken as the fetch starts: see cache.Page.Gen
 		req := h.origin.fillRequest(context.WithoutCancel(r.Context()), key, https, r, nil)
-		go h.runFill(fk, f, key, https, req, gen)
+		if h.shared != nil {
+			// The cluster's page, or its one fill: see sharedFill.
+			go h.sharedFill(fk, f, key, https, r.Header.Clone(), req)
+		} else {
+			gen := h.store.NextGen() // taken as the fetch starts: see cache.Page.Gen
+			go h.runFill(fk, f, key, https, req, gen)
+		}
 	}
 	if f.wait(r.Context()) != nil {
 		if leader {

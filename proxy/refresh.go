@@ -30,18 +30,33 @@ func (h *Handler) Refetch(ctx context.Context, key cache.Key) []revalidation.Res
 		vary  http.Header
 	}
 	var variants []variant
+	seen := map[string]bool{}
 	if e := h.store.Get(key); e != nil {
 		for _, p := range e.Variants {
+			seen[p.VariantID()] = true
 			variants = append(variants, variant{p.HTTPS, varyHeader(p)})
 		}
-	} else {
+	}
+	if h.shared != nil {
+		// In a cluster, the variants other replicas hold are refetched
+		// too: they must all serve the new version.
+		if pages, err := h.shared.Variants(ctx, key); err == nil {
+			for _, p := range pages {
+				if id := p.VariantID(); !seen[id] {
+					seen[id] = true
+					variants = append(variants, variant{p.HTTPS, varyHeader(p)})
+				}
+			}
+		}
+	}
+	if len(variants) == 0 {
 		// Not stored: fetched for the scheme the revalidate call came
 		// over (a CMS behind the same balancer as its visitors).
 		variants = []variant{{https: h.httpsOnly || forwarded.FromContext(ctx)}}
 	}
 	results := make([]revalidation.Result, 0, len(variants))
 	for _, v := range variants {
-		results = append(results, h.refetch(ctx, key, v.https, v.vary))
+		results = append(results, h.refetch(ctx, key, v.https, v.vary, true))
 	}
 	return results
 }
@@ -52,9 +67,12 @@ func (h *Handler) MarkStale(key cache.Key) []revalidation.Result {
 	key = h.canonical(key)
 	// Fetches in flight read the page before this mark: what they store
 	// is stored marked, so the mark is not lost.
+	gen := h.genFor(context.Background(), key) // orders the mark before later fills, cluster-wide
 	h.flights.supersede(key, staleFetch, true)
 	h.store.MarkStale(key)
-	return []revalidation.Result{{Target: key.Target(), Outcome: revalidation.Marked}}
+	res := revalidation.Result{Target: key.Target(), Outcome: revalidation.Marked}
+	h.share(context.Background(), &res, revalidation.Soft, key, nil, gen, true)
+	return []revalidation.Result{res}
 }
 
 // Purge removes every variant of key; the next request fills it again.
@@ -62,9 +80,12 @@ func (h *Handler) Purge(key cache.Key) []revalidation.Result {
 	key = h.canonical(key)
 	// Fetches in flight read the page before this purge: they must not
 	// store it again after it.
+	gen := h.genFor(context.Background(), key) // orders the purge before later fills, cluster-wide
 	h.flights.supersede(key, dropFetch, true)
 	h.store.Delete(key)
-	return []revalidation.Result{{Target: key.Target(), Outcome: revalidation.Purged}}
+	res := revalidation.Result{Target: key.Target(), Outcome: revalidation.Purged}
+	h.share(context.Background(), &res, revalidation.Purge, key, nil, gen, true)
+	return []revalidation.Result{res}
 }
 
 // SupersedeInFlight reaches the fetches in flight for host's keys that are
@@ -95,12 +116,13 @@ func (h *Handler) SupersedeInFlight(host string, tags, prefixes []string, mode r
 	}, level)
 }
 
-// refetch fetches one variant of key and stores it.
-func (h *Handler) refetch(ctx context.Context, key cache.Key, https bool, vary http.Header) revalidation.Result {
+// refetch fetches one variant of key and stores it. In a cluster it then
+// publishes the page, and, when wait, waits for every live replica to hold it.
+func (h *Handler) refetch(ctx context.Context, key cache.Key, https bool, vary http.Header, wait bool) revalidation.Result {
 	target := key.Target()
 	// The generation is taken before waiting for a slot: this fetch is
 	// newer than any fill that started before the revalidation arrived.
-	gen := h.store.NextGen()
+	gen := h.genFor(ctx, key)
 	superseded, done := h.flights.track(key)
 	defer done()
 	if err := h.refetchs.Acquire(ctx, 1); err != nil {
@@ -142,6 +164,7 @@ func (h *Handler) refetch(ctx context.Context, key cache.Key, https bool, vary h
 		return res
 	}
 	h.passes.remove(key)
+	h.share(ctx, &res, revalidation.Refetch, key, p, gen, wait)
 	return res
 }
 
@@ -151,7 +174,7 @@ func (h *Handler) refreshInBackground(p *cache.Page) {
 	h.bg.Add(1)
 	go func() {
 		defer h.bg.Done()
-		res := h.refetch(h.bgCtx, p.Key, p.HTTPS, varyHeader(p))
+		res := h.refetch(h.bgCtx, p.Key, p.HTTPS, varyHeader(p), false)
 		if res.Outcome == revalidation.Failed {
 			p.ReleaseRefresh(h.now().Add(refreshRetry))
 		}

@@ -29,7 +29,18 @@ type Result struct {
 	// Error explains a failed outcome, e.g. "origin answered 503; previous
 	// version kept".
 	Error string `json:"error,omitempty"`
+	// Replicas lists, in cluster mode, the replicas that hold the result,
+	// the one called first.
+	Replicas []string `json:"replicas,omitempty"`
+	// Unconfirmed lists, in cluster mode, the live replicas that did not
+	// confirm in time; alone names the replica called when the cluster
+	// was unreachable. Either makes the call fail.
+	Unconfirmed []string `json:"unconfirmed,omitempty"`
+	alone       string
 }
+
+// clusterFailed reports a result the whole cluster does not hold.
+func (r Result) clusterFailed() bool { return len(r.Unconfirmed) > 0 || r.alone != "" }
 
 // Revalidator acts on keys; the page handler implements it. Each method
 // returns one result per stored variant of the key, and at least one.

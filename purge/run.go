@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/isrproxy/isrproxy/cache"
@@ -186,12 +187,18 @@ func (h *Handler) act(ctx context.Context, mode revalidation.Mode, key cache.Key
 	}
 	results := make([]Result, len(got))
 	for i, res := range got {
-		results[i] = Result{Path: res.Target, Status: res.Status, Outcome: res.Outcome}
+		results[i] = Result{Path: res.Target, Status: res.Status, Outcome: res.Outcome,
+			Replicas: res.Replicas, Unconfirmed: res.Unconfirmed, alone: res.Alone}
 		if results[i].Path == "" {
 			results[i].Path = key.Target()
 		}
-		if res.Outcome == revalidation.Failed {
+		switch {
+		case res.Outcome == revalidation.Failed:
 			results[i].Error = failureMessage(res.Failure)
+		case res.Alone != "":
+			results[i].Error = "cluster unreachable: applied on " + res.Alone + " only"
+		case len(res.Unconfirmed) > 0:
+			results[i].Error = "not confirmed by " + strings.Join(res.Unconfirmed, ", ")
 		}
 	}
 	return results
@@ -229,21 +236,41 @@ type answer struct {
 	Now         int64    `json:"now"` // Unix milliseconds
 	Message     string   `json:"message,omitempty"`
 	Results     []Result `json:"results"`
+	// Unconfirmed lists, in cluster mode, the live replicas that did not
+	// confirm every result in time.
+	Unconfirmed []string `json:"unconfirmed,omitempty"`
 }
 
 // answer builds the answer to sorted results: 200, or 502 when any failed.
 func (h *Handler) answer(results []Result) (int, answer) {
 	a := answer{Revalidated: true, Now: h.now().UnixMilli(), Results: results}
 	var failed []Result
+	alone := ""
+	seen := map[string]bool{}
 	for _, res := range results {
-		if res.Outcome == revalidation.Failed {
+		if res.Outcome == revalidation.Failed || res.clusterFailed() {
 			failed = append(failed, res)
+		}
+		if res.alone != "" {
+			alone = res.alone
+		}
+		for _, n := range res.Unconfirmed {
+			if !seen[n] {
+				seen[n] = true
+				a.Unconfirmed = append(a.Unconfirmed, n)
+			}
 		}
 	}
 	if len(failed) == 0 {
 		return http.StatusOK, a
 	}
 	a.Revalidated = false
+	slices.Sort(a.Unconfirmed)
+	if alone != "" {
+		// In cluster mode with Redis unreachable: done here, not elsewhere.
+		a.Message = "cluster unreachable: applied on " + alone + " only"
+		return http.StatusBadGateway, a
+	}
 	first := failed[0].Path + ": " + failed[0].Error
 	if len(failed) == 1 {
 		a.Message = "Error revalidating: " + first

@@ -132,6 +132,15 @@ type Result struct {
 	Outcome Outcome
 	// Failure says why, when Outcome is Failed.
 	Failure *Failure
+
+	// In cluster mode only (REDIS_URL set):
+	// Replicas lists the replicas that hold the result, this one first.
+	Replicas []string
+	// Unconfirmed lists the live replicas that did not confirm in time.
+	Unconfirmed []string
+	// Alone names this replica when the cluster was unreachable: the
+	// result was applied here only.
+	Alone string
 }
 
 // Fail returns a failed Result for target.
