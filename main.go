@@ -323,11 +323,15 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	}
 	servers = append([]*server.Server{public}, servers...)
 	addrs.Public = public.Addr()
-	adminHandler := admin.New(reg, admin.Dashboard{
+	dash := admin.Dashboard{
 		Recent: counters.Snapshot,
 		Lookup: api, // the revalidate API's status call, without the secret on the private listener
 		Host:   oneHost(cfg.AllowedHosts),
-	})
+	}
+	if peers != nil {
+		dash.Replicas, dash.Node = peers.Live, cfg.NodeID
+	}
+	adminHandler := admin.New(reg, dash)
 	if peers != nil {
 		adminHandler.Readiness(peers.Ready)
 	}

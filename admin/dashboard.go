@@ -36,6 +36,11 @@ type Dashboard struct {
 	// Host is the host the lookup box proposes (the one ALLOWED_HOSTS
 	// names, if it names one).
 	Host string
+	// Replicas lists the live replicas of a cluster, this one included;
+	// nil: a single node.
+	Replicas func() []string
+	// Node is this replica's NODE_ID, in a cluster.
+	Node string
 }
 
 //go:embed dashboard.html
@@ -66,6 +71,9 @@ type view struct {
 	StatusJSON              string
 	Buckets, BucketSeconds  int
 	HistoryMinutes, RevKept int
+	Cluster                 bool
+	Node                    string
+	Replicas                []string
 }
 
 type revalRow struct {
@@ -104,6 +112,10 @@ type variant struct {
 func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	d := h.dash
 	s := d.Recent()
+	var replicas []string
+	if d.Replicas != nil {
+		replicas = d.Replicas()
+	}
 	recent := metrics.Totals{}
 	for _, b := range s.Buckets {
 		recent = recent.Plus(b.Totals)
@@ -122,7 +134,10 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		Requests:       requestsChart(s.Now, s.Buckets),
 		Latency:        latencyChart(s.Now, s.Buckets),
 		HasLookup:      d.Lookup != nil,
+		Cluster:        d.Replicas != nil,
+		Node:           d.Node,
 		LookupHost:     d.Host,
+		Replicas:       replicas,
 		BucketSeconds:  int(metrics.BucketWidth / time.Second),
 		HistoryMinutes: int(metrics.HistoryBuckets * metrics.BucketWidth / time.Minute),
 		RevKept:        metrics.RevalidationsKept,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
 
 	"github.com/isrproxy/isrproxy/metrics"
 )
@@ -112,5 +113,23 @@ func TestNiceCeil(t *testing.T) {
 		if got := niceCeil(in); got != want {
 			t.Errorf("niceCeil(%g) = %g, want %g", in, got, want)
 		}
+	}
+}
+
+// In a cluster the dashboard lists the live replicas and names this one.
+func TestDashboardListsTheReplicas(t *testing.T) {
+	recent := func() metrics.Snapshot { return metrics.Snapshot{Now: time.Now(), Started: time.Now()} }
+	single := New(prometheus.NewRegistry(), Dashboard{Recent: recent})
+	_, body := get(t, single, "/")
+	assert.Contains(t, body, "Single node")
+
+	cluster := New(prometheus.NewRegistry(), Dashboard{Recent: recent, Node: "web-2:8080",
+		Replicas: func() []string { return []string{"web-1:8080", "web-2:8080", "web-3:8080"} }})
+	_, body = get(t, cluster, "/")
+	assert.NotContains(t, body, "Single node")
+	assert.Contains(t, body, "3 live")
+	assert.Contains(t, body, "<b>web-2:8080</b>")
+	for _, n := range []string{"web-1:8080", "web-3:8080"} {
+		assert.Contains(t, body, "<li>"+n+"</li>")
 	}
 }
