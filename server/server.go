@@ -24,6 +24,12 @@ type Server struct {
 	http   *http.Server
 	ln     net.Listener
 	active atomic.Int64 // requests in flight
+
+	// The fast path (fast.go): fastLn is the bare listener of Public.
+	fastLn     net.Listener
+	fast       framing.Fast
+	fastActive atomic.Int64 // fast answers under way
+	draining   atomic.Bool  // Shutdown has begun: no more fast answers
 }
 
 // Public listens on addr for page and API requests answered by h. Request
@@ -38,6 +44,7 @@ func Public(name, addr string, h http.Handler, log *slog.Logger) (*Server, error
 	}
 	// "OPTIONS *" too must reach CloseUnframed, not net/http's own handler.
 	s.http.DisableGeneralOptionsHandler = true
+	s.fastLn = s.ln
 	s.ln = coalesce.Listen(framing.Listen(s.ln))
 	s.http.ConnContext = coalesce.ConnContext
 	return s, nil
@@ -84,6 +91,7 @@ func (s *Server) Serve() error {
 // request is in flight, those are closed at once. It reports whether ctx
 // ended first.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.drain(ctx.Done())
 	done := make(chan error, 1)
 	go func() { done <- s.http.Shutdown(ctx) }()
 	tick := time.NewTicker(20 * time.Millisecond)

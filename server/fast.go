@@ -1,0 +1,81 @@
+package server
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/isrproxy/isrproxy/coalesce"
+	"github.com/isrproxy/isrproxy/framing"
+)
+
+// SetFast gives the public listener a fast path (see [framing.Fast]):
+// request heads that arrive while net/http has nothing in flight on their
+// connection are offered to f before net/http reads them. Call it before
+// Serve; nil leaves the listener as Public made it.
+func (s *Server) SetFast(f framing.Fast) {
+	if s.fastLn == nil || f == nil {
+		return
+	}
+	s.fast = f
+	s.ln = &fastListener{Listener: s.fastLn, s: s}
+	s.http.ConnState = noteIdle
+}
+
+// fastListener accepts connections checked by the framing checker, their
+// writes gathered and bounded by coalesce, and a fast path below both.
+type fastListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *fastListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	fc := framing.WrapFast(c, l.s)
+	cc := &coalesce.Conn{Conn: fc}
+	// Fast answers leave through coalesce: its send timeout holds for them too.
+	fc.SetWriter(cc, l.s.http.IdleTimeout)
+	return cc, nil
+}
+
+// noteIdle tells the fast path of a connection that net/http has answered
+// a request on it and flushed the answer.
+func noteIdle(c net.Conn, st http.ConnState) {
+	if st != http.StateIdle {
+		return
+	}
+	if cc, ok := c.(*coalesce.Conn); ok {
+		framing.NoteIdle(cc.Conn)
+	}
+}
+
+// ServeFast offers h to the fast path unless the server is stopping: a
+// request that arrives then goes to net/http, which knows what to do
+// with it during a graceful stop.
+func (s *Server) ServeFast(h *framing.Head, w io.Writer) (bool, error) {
+	s.fastActive.Add(1)
+	defer s.fastActive.Add(-1)
+	if s.draining.Load() {
+		return false, nil
+	}
+	return s.fast.ServeFast(h, w)
+}
+
+// drain stops fast answers and waits for those under way, so that the
+// graceful stop, which closes the connections net/http sees as idle,
+// never cuts one short. (A fast answer that started counts in fastActive
+// before it checks draining, so either it sees draining or drain sees it.)
+func (s *Server) drain(deadline <-chan struct{}) {
+	s.draining.Store(true)
+	for s.fastActive.Load() > 0 {
+		select {
+		case <-deadline:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
