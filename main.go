@@ -297,6 +297,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		closeAll()
 		return err
 	}
+	if fastPathOn(environ, cfg, acme != nil) {
+		public.SetFast(pages.FastPath(proxy.FastOptions{Reserved: []string{cfg.RevalidatePath}, Log: log}))
+	}
 	servers = append([]*server.Server{public}, servers...)
 	addrs.Public = public.Addr()
 	adminHandler := admin.New(reg, admin.Dashboard{
