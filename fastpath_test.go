@@ -98,15 +98,15 @@ func TestFastPathAnswersAsNetHTTP(t *testing.T) {
 			for _, ae := range []string{"gzip", ""} {
 				for range 2 { // twice: the second identity hit keeps a decompressed copy
 					if ae == "" {
-						p.get(path)
+						p.get(path, "Host", "example.com")
 					} else {
-						p.get(path, "Accept-Encoding", ae)
+						p.get(path, "Host", "example.com", "Accept-Encoding", ae)
 					}
 				}
 			}
 		}
-		p.get("/lang", "Accept-Language", "fr")
-		p.get("/lang", "Accept-Language", "fr")
+		p.get("/lang", "Host", "example.com", "Accept-Language", "fr")
+		p.get("/lang", "Host", "example.com", "Accept-Language", "fr")
 	}
 	get := func(target string, lines ...string) string {
 		return "GET " + target + " HTTP/1.1\r\nHost: example.com\r\n" + strings.Join(append(lines, ""), "\r\n") + "\r\n"
