@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/isrproxy/isrproxy/coalesce"
@@ -27,7 +28,16 @@ func (s *Server) SetFast(f framing.Fast) {
 // writes gathered and bounded by coalesce, and a fast path below both.
 type fastListener struct {
 	net.Listener
-	s *Server
+	s      *Server
+	closed sync.Once
+	err    error
+}
+
+// Close closes the listener once; later calls report nil, so that drain
+// can close it before http.Server.Shutdown does.
+func (l *fastListener) Close() error {
+	l.closed.Do(func() { l.err = l.Listener.Close() })
+	return nil
 }
 
 func (l *fastListener) Accept() (net.Conn, error) {
@@ -65,12 +75,18 @@ func (s *Server) ServeFast(h *framing.Head, w io.Writer) (bool, error) {
 	return s.fast.ServeFast(h, w)
 }
 
-// drain stops fast answers and waits for those under way, so that the
+// drain stops fast answers and new connections, and waits for the fast
+// answers under way, so that the
 // graceful stop, which closes the connections net/http sees as idle,
 // never cuts one short. (A fast answer that started counts in fastActive
 // before it checks draining, so either it sees draining or drain sees it.)
 func (s *Server) drain(deadline <-chan struct{}) {
 	s.draining.Store(true)
+	if s.fast == nil {
+		return
+	}
+	// No new connection while the fast answers under way finish.
+	s.ln.Close()
 	for s.fastActive.Load() > 0 {
 		select {
 		case <-deadline:

@@ -174,3 +174,34 @@ func TestFastPathStopsOnShutdown(t *testing.T) {
 		t.Fatal("the fast path was reached")
 	}
 }
+
+// TestFastPathShutdownServesNil: with the fast path, a graceful stop closes
+// the listener before it waits for fast answers, and Serve still returns nil.
+func TestFastPathShutdownServesNil(t *testing.T) {
+	s, err := Public("LISTEN_ADDR", "127.0.0.1:0", http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetFast(&fakeFast{})
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /fast/1 HTTP/1.1\r\nHost: a\r\n\r\n")
+	readBodies(t, bufio.NewReader(c), 1)
+	c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if c, err := net.Dial("tcp", s.Addr()); err == nil {
+		c.Close()
+		t.Fatal("still accepting after Shutdown")
+	}
+}

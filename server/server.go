@@ -78,7 +78,11 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Serve answers requests until Shutdown or Close; it returns nil then.
 func (s *Server) Serve() error {
-	if err := s.http.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+	err := s.http.Serve(s.ln)
+	if s.draining.Load() && errors.Is(err, net.ErrClosed) {
+		return nil // Shutdown closed the listener first (drain)
+	}
+	if !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	return nil
