@@ -9,6 +9,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -49,9 +50,9 @@ func fastOrigin(w http.ResponseWriter, r *http.Request) {
 // rawExchange sends raw on a new connection, reads n answers (to requests
 // of method) and reports the bytes received, with Date and Age masked, and
 // whether the server then closed the connection.
-func rawExchange(t *testing.T, addr, raw, method string, n int) string {
+func rawExchange(t *testing.T, dial func() (net.Conn, error), raw, method string, n int) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	c, err := dial()
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
@@ -86,10 +87,44 @@ func rawExchange(t *testing.T, addr, raw, method string, n int) string {
 // request the fast path must hand to net/http, the instance with the fast
 // path sends byte for byte what the one without it sends, keeps or closes
 // the connection alike, and writes the same access-log lines.
-func TestFastPathAnswersAsNetHTTP(t *testing.T) {
+func TestFastPathAnswersAsNetHTTP(t *testing.T) { compareFastPath(t, false) }
+
+// TestFastPathAnswersAsNetHTTPOverTLS: the same over the TLS listener's
+// HTTP/1.1 connections.
+func TestFastPathAnswersAsNetHTTPOverTLS(t *testing.T) { compareFastPath(t, true) }
+
+func compareFastPath(t *testing.T, overTLS bool) {
 	o := newTestOrigin(t, fastOrigin)
-	fast := startProxy(t, o.URL, map[string]string{"BYPASS_COOKIES": "wordpress_logged_in_*"})
-	slow := startProxy(t, o.URL, map[string]string{"BYPASS_COOKIES": "wordpress_logged_in_*", fastPathVar: "off"})
+	env := func(extra ...string) map[string]string {
+		m := map[string]string{"BYPASS_COOKIES": "wordpress_logged_in_*"}
+		for i := 0; i+1 < len(extra); i += 2 {
+			m[extra[i]] = extra[i+1]
+		}
+		return m
+	}
+	var fast, slow *instance
+	dial := func(p *instance) func() (net.Conn, error) {
+		return func() (net.Conn, error) { return net.Dial("tcp", hostPort(p.URL)) }
+	}
+	if overTLS {
+		var fp, sp testPair
+		fast, fp = startTLSProxy(t, o.URL, env())
+		slow, sp = startTLSProxy(t, o.URL, env(fastPathVar, "off"))
+		fast, slow = fast.over(t, fp.pool, "http/1.1"), slow.over(t, sp.pool, "http/1.1")
+		dial = func(p *instance) func() (net.Conn, error) {
+			pool := fp.pool
+			if p == slow {
+				pool = sp.pool
+			}
+			return func() (net.Conn, error) {
+				return tls.Dial("tcp", strings.TrimPrefix(p.URL, "https://"),
+					&tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+			}
+		}
+	} else {
+		fast = startProxy(t, o.URL, env())
+		slow = startProxy(t, o.URL, env(fastPathVar, "off"))
+	}
 	if os.Getenv(fastPathVar) == "off" {
 		t.Log("ISRPROXY_FASTPATH=off: both instances without the fast path")
 	}
@@ -161,8 +196,8 @@ func TestFastPathAnswersAsNetHTTP(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			want := rawExchange(t, hostPort(slow.URL), tc.raw, tc.method, tc.n)
-			got := rawExchange(t, hostPort(fast.URL), tc.raw, tc.method, tc.n)
+			want := rawExchange(t, dial(slow), tc.raw, tc.method, tc.n)
+			got := rawExchange(t, dial(fast), tc.raw, tc.method, tc.n)
 			assert.Equal(t, want, got, "with the fast path, then without")
 		})
 	}

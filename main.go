@@ -274,6 +274,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		if err != nil {
 			return err
 		}
+		if fastPathOn(environ, cfg, false, false) {
+			secure.SetFast(pages.FastPath(proxy.FastOptions{Reserved: []string{cfg.RevalidatePath}, Log: log, HTTPS: true}))
+		}
 		servers = append(servers, secure)
 		addrs.TLS = secure.Addr()
 		if cfg.HTTPSRedirect == config.SwitchOn {
@@ -297,7 +300,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		closeAll()
 		return err
 	}
-	if fastPathOn(environ, cfg, acme != nil) {
+	if fastPathOn(environ, cfg, true, acme != nil) {
 		public.SetFast(pages.FastPath(proxy.FastOptions{Reserved: []string{cfg.RevalidatePath}, Log: log}))
 	}
 	servers = append([]*server.Server{public}, servers...)

@@ -16,7 +16,7 @@ import (
 	"github.com/isrproxy/isrproxy/framing"
 )
 
-// FastOptions configures the fast path of the plain HTTP/1.1 listener.
+// FastOptions configures the fast path of a listener's HTTP/1.1 connections.
 type FastOptions struct {
 	// Reserved are path prefixes that are never pages (the revalidate
 	// API): a request for one goes to net/http.
@@ -24,10 +24,13 @@ type FastOptions struct {
 	// Log is the access log's logger: each fast answer writes the line
 	// [AccessLog] would. Nil, or info disabled: no line, as AccessLog.
 	Log *slog.Logger
+	// HTTPS is true for the TLS listener's HTTP/1.1 connections: its
+	// requests are https ones (keys, variants).
+	HTTPS bool
 }
 
-// FastPath returns the handler's fast path for the plain HTTP/1.1
-// listener (see [framing.Fast]): it answers a plain GET or HEAD of a
+// FastPath returns the handler's fast path for the HTTP/1.1 connections
+// of a listener (see [framing.Fast]): it answers a plain GET or HEAD of a
 // stored, fresh page exactly as ServeHTTP would, straight to the
 // connection, and declines everything else, which net/http then reads and
 // ServeHTTP answers as if there were no fast path. It must only be used
@@ -35,7 +38,7 @@ type FastOptions struct {
 // that changes a page request: no trusted proxies, no HTTPS redirect, no
 // ACME challenge, the API's path in Reserved.
 func (h *Handler) FastPath(opts FastOptions) framing.Fast {
-	f := &fastPath{h: h, reserved: opts.Reserved}
+	f := &fastPath{h: h, reserved: opts.Reserved, https: opts.HTTPS}
 	if opts.Log != nil && opts.Log.Enabled(context.Background(), slog.LevelInfo) {
 		f.log = opts.Log
 	}
@@ -45,6 +48,7 @@ func (h *Handler) FastPath(opts FastOptions) framing.Fast {
 type fastPath struct {
 	h        *Handler
 	reserved []string
+	https    bool
 	log      *slog.Logger // nil: no access log
 }
 
@@ -75,7 +79,7 @@ func (f *fastPath) ServeFast(hd *framing.Head, w io.Writer) (bool, error) {
 	if h.bypassPaths.Match(hd.Path) {
 		return false, nil
 	}
-	host := cache.NormalizeHost(hd.Host, false)
+	host := cache.NormalizeHost(hd.Host, f.https)
 	if h.allowed != nil && !h.allowed[host] {
 		return false, nil
 	}
@@ -105,7 +109,7 @@ func (f *fastPath) ServeFast(hd *framing.Head, w io.Writer) (bool, error) {
 		ae = rq.ae[:]
 		rq.header["Accept-Encoding"] = ae
 	}
-	p := entry.Lookup(false, rq.header)
+	p := entry.Lookup(f.https, rq.header)
 	if p == nil {
 		return false, nil
 	}

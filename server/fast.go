@@ -15,13 +15,36 @@ import (
 // request heads that arrive while net/http has nothing in flight on their
 // connection are offered to f before net/http reads them. Call it before
 // Serve; nil leaves the listener as Public made it.
+//
+// On a TLS server ([TLS]) the fast path serves HTTP/1.1 connections only:
+// HTTP/2 ones are net/http's.
 func (s *Server) SetFast(f framing.Fast) {
-	if s.fastLn == nil || f == nil {
+	if f == nil {
 		return
 	}
+	switch ln := s.ln.(type) {
+	case *tlsListener:
+		ln.fast = s
+	default:
+		if s.fastLn == nil {
+			return // not a public listener
+		}
+		s.ln = &fastListener{Listener: s.fastLn, s: s}
+	}
 	s.fast = f
-	s.ln = &fastListener{Listener: s.fastLn, s: s}
 	s.http.ConnState = noteIdle
+}
+
+// h1 wraps an HTTP/1.1 connection over TLS as Public's connections are:
+// framing checked, writes gathered, and the fast path when there is one.
+func (l *tlsListener) h1(tc net.Conn) *coalesce.Conn {
+	if l.fast == nil {
+		return &coalesce.Conn{Conn: framing.Wrap(tc)}
+	}
+	fc := framing.WrapFast(tc, l.fast)
+	cc := &coalesce.Conn{Conn: fc}
+	fc.SetWriter(cc, l.fast.http.IdleTimeout)
+	return cc
 }
 
 // fastListener accepts connections checked by the framing checker, their
@@ -58,8 +81,11 @@ func noteIdle(c net.Conn, st http.ConnState) {
 	if st != http.StateIdle {
 		return
 	}
-	if cc, ok := c.(*coalesce.Conn); ok {
-		framing.NoteIdle(cc.Conn)
+	switch c := c.(type) {
+	case *coalesce.Conn:
+		framing.NoteIdle(c.Conn)
+	case *h1Conn:
+		framing.NoteIdle(c.Conn.Conn)
 	}
 }
 
