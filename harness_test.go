@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,6 +127,9 @@ func startProxy(t *testing.T, originURL string, env map[string]string) *instance
 		"SHUTDOWN_TIMEOUT":  "5s",
 		"GOMEMLIMIT":        "off", // leave the test process's limits alone
 		"GOGC":              "100",
+	}
+	if v, ok := os.LookupEnv(fastPathVar); ok {
+		environ[fastPathVar] = v // ISRPROXY_FASTPATH=off go test . : the suite without the fast path
 	}
 	for k, v := range env {
 		environ[k] = v

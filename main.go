@@ -298,6 +298,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 		if err != nil {
 			return err
 		}
+		if fastPathOn(environ, cfg, false, false) {
+			secure.SetFast(pages.FastPath(proxy.FastOptions{Reserved: []string{cfg.RevalidatePath}, Log: log, HTTPS: true}))
+		}
 		servers = append(servers, secure)
 		addrs.TLS = secure.Addr()
 		if cfg.HTTPSRedirect == config.SwitchOn {
@@ -320,6 +323,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer, ready
 	if err != nil {
 		closeAll()
 		return err
+	}
+	if fastPathOn(environ, cfg, true, acme != nil) {
+		public.SetFast(pages.FastPath(proxy.FastOptions{Reserved: []string{cfg.RevalidatePath}, Log: log}))
 	}
 	servers = append([]*server.Server{public}, servers...)
 	addrs.Public = public.Addr()

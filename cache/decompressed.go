@@ -67,3 +67,14 @@ func (d *Decompressed) Close() {
 		d.rc.Close()
 	}
 }
+
+// Peek returns p's decompressed body if it is kept, or nil, without
+// counting a plain hit or decompressing: for a caller that hands the
+// request on to Body's caller when it gets nil.
+func (d *Decompressed) Peek(p *Page) []byte {
+	if d == nil || p.PlainLen > d.maxItem {
+		return nil
+	}
+	body, _ := d.rc.Get(p.Key.String() + "\x00" + p.VariantID() + strconv.FormatUint(p.Gen, 10))
+	return body
+}

@@ -67,6 +67,7 @@ type conn struct {
 	out       bytes.Buffer
 	buf       [4096]byte
 	err       error // the read error to report once out is drained
+	fastState       // the fast path, when WrapFast made the conn
 }
 
 func (c *conn) Read(p []byte) (int, error) {
@@ -132,8 +133,19 @@ func (c *conn) feed(data []byte) {
 				c.state = raw // the answer closes the connection, but a 101: see CloseUnframed
 			case v.length > 0:
 				c.state, c.remaining = inBody, v.length
+			default:
+				answered, err := c.offer(head)
+				if err != nil {
+					c.state, c.err = dead, err
+					return
+				}
+				if answered {
+					data = rest
+					continue
+				}
 			}
 			c.out.Write(head)
+			c.handed++
 			data = rest
 		}
 	}

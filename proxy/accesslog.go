@@ -39,9 +39,13 @@ func AccessLog(next http.Handler, log *slog.Logger) http.Handler {
 
 // redactedTarget is the request's path and query, any secret replaced.
 func redactedTarget(r *http.Request) string {
-	q := r.URL.RawQuery
+	return redact(r.URL.EscapedPath(), r.URL.RawQuery)
+}
+
+// redact is the escaped path and raw query q, any secret in q replaced.
+func redact(path, q string) string {
 	if q == "" {
-		return r.URL.EscapedPath()
+		return path
 	}
 	if strings.Contains(strings.ToLower(q), "secret") || strings.Contains(q, "%") {
 		pairs := strings.Split(q, "&")
@@ -55,7 +59,7 @@ func redactedTarget(r *http.Request) string {
 		}
 		q = strings.Join(pairs, "&")
 	}
-	return r.URL.EscapedPath() + "?" + q
+	return path + "?" + q
 }
 
 // recorder notes the status and size of an answer. Unwrap lets

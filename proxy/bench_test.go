@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/framing"
 )
 
 // discardWriter is a ResponseWriter that keeps one header map, as net/http's
@@ -72,3 +73,27 @@ func BenchmarkHitGzip(b *testing.B) { benchmarkHit(b, "gzip, deflate, br") }
 
 // BenchmarkHitIdentity is a hit for a client without gzip (curl, bots).
 func BenchmarkHitIdentity(b *testing.B) { benchmarkHit(b, "") }
+
+// BenchmarkFastHitGzip is the browser's hit on the fast path: from the
+// head as the framing checker holds it to the answer's bytes, without the
+// network (compare BenchmarkHitGzip, which starts from a parsed request).
+func BenchmarkFastHitGzip(b *testing.B) {
+	h := benchHandler(b)
+	fast := h.FastPath(FastOptions{Reserved: []string{"/api/revalidate"}})
+	head := []byte("GET /page HTTP/1.1\r\nHost: example.com\r\nAccept-Encoding: gzip, deflate, br\r\nUser-Agent: bench\r\n\r\n")
+	var out byteCounter
+	b.ReportAllocs()
+	for b.Loop() {
+		hd, ok := framing.ParseHead(head)
+		if !ok {
+			b.Fatal("head refused")
+		}
+		if ok, err := fast.ServeFast(&hd, &out); !ok || err != nil {
+			b.Fatalf("not answered: %v", err)
+		}
+	}
+}
+
+type byteCounter struct{ n int64 }
+
+func (w *byteCounter) Write(b []byte) (int, error) { w.n += int64(len(b)); return len(b), nil }

@@ -24,6 +24,12 @@ type Server struct {
 	http   *http.Server
 	ln     net.Listener
 	active atomic.Int64 // requests in flight
+
+	// The fast path (fast.go): fastLn is the bare listener of Public.
+	fastLn     net.Listener
+	fast       framing.Fast
+	fastActive atomic.Int64 // fast answers under way
+	draining   atomic.Bool  // Shutdown has begun: no more fast answers
 }
 
 // Public listens on addr for page and API requests answered by h. Request
@@ -38,6 +44,7 @@ func Public(name, addr string, h http.Handler, log *slog.Logger) (*Server, error
 	}
 	// "OPTIONS *" too must reach CloseUnframed, not net/http's own handler.
 	s.http.DisableGeneralOptionsHandler = true
+	s.fastLn = s.ln
 	s.ln = coalesce.Listen(framing.Listen(s.ln))
 	s.http.ConnContext = coalesce.ConnContext
 	return s, nil
@@ -71,7 +78,11 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Serve answers requests until Shutdown or Close; it returns nil then.
 func (s *Server) Serve() error {
-	if err := s.http.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+	err := s.http.Serve(s.ln)
+	if s.draining.Load() && errors.Is(err, net.ErrClosed) {
+		return nil // Shutdown closed the listener first (drain)
+	}
+	if !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	return nil
@@ -84,6 +95,7 @@ func (s *Server) Serve() error {
 // request is in flight, those are closed at once. It reports whether ctx
 // ended first.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.drain(ctx.Done())
 	done := make(chan error, 1)
 	go func() { done <- s.http.Shutdown(ctx) }()
 	tick := time.NewTicker(20 * time.Millisecond)

@@ -71,6 +71,7 @@ type tlsListener struct {
 	errs   chan error
 	ctx    context.Context // ends with Close: handshakes under way stop
 	cancel context.CancelFunc
+	fast   *Server // the server whose fast path HTTP/1.1 connections get; nil: none (fast.go)
 }
 
 func newTLSListener(ln net.Listener, cfg *tls.Config, log *slog.Logger) *tlsListener {
@@ -140,7 +141,7 @@ func (l *tlsListener) handshake(raw net.Conn) {
 		tc.Close() // the challenge's answer was the handshake's certificate
 		return
 	default:
-		c = &h1Conn{Conn: &coalesce.Conn{Conn: framing.Wrap(tc)}, state: state}
+		c = &h1Conn{Conn: l.h1(tc), state: state}
 	}
 	select {
 	case l.conns <- c:
