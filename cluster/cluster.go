@@ -331,26 +331,21 @@ func (c *Cluster) LocalGen(held uint64) uint64 {
 
 // Load returns the variants of key that Redis holds (the second level).
 func (c *Cluster) Load(ctx context.Context, key cache.Key) ([]*cache.Page, error) {
-	if !c.up.Load() {
-		return nil, ErrUnreachable
-	}
-	ctx, cancel := c.op(ctx)
-	defer cancel()
-	all, err := c.rdb.HGetAll(ctx, c.pagesKey(key)).Result()
-	if err != nil {
-		c.failed("load", err)
-		return nil, ErrUnreachable
-	}
-	pages := c.decodeAll(key.String(), all)
+	pages, err := c.held(ctx, key, "load")
 	if len(pages) > 0 {
 		c.m.received.WithLabelValues("miss").Inc()
 	}
-	return pages, nil
+	return pages, err
 }
 
 // Variants is Load for a revalidation: which variants the cluster holds
 // (not counted as pages received).
 func (c *Cluster) Variants(ctx context.Context, key cache.Key) ([]*cache.Page, error) {
+	return c.held(ctx, key, "variants")
+}
+
+// held reads the variants of key from Redis; op names the call in errors.
+func (c *Cluster) held(ctx context.Context, key cache.Key, op string) ([]*cache.Page, error) {
 	if !c.up.Load() {
 		return nil, ErrUnreachable
 	}
@@ -358,7 +353,7 @@ func (c *Cluster) Variants(ctx context.Context, key cache.Key) ([]*cache.Page, e
 	defer cancel()
 	all, err := c.rdb.HGetAll(ctx, c.pagesKey(key)).Result()
 	if err != nil {
-		c.failed("variants", err)
+		c.failed(op, err)
 		return nil, ErrUnreachable
 	}
 	return c.decodeAll(key.String(), all), nil

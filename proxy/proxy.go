@@ -297,7 +297,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if h.mustBypass(r) || h.bypassPath(r) {
+	if h.mustBypass(r) || h.bypassPath(path, r.URL.Path) {
 		h.pass(w, r, verdictBypass)
 		return
 	}
@@ -514,16 +514,18 @@ func (h *Handler) mustBypass(r *http.Request) bool {
 // office: its escaped path as written, or that path decoded and cleaned
 // of "//", "/./" and "/../" the way the origin's router may read it, so
 // that no other spelling of a back-office path is stored either.
-func (h *Handler) bypassPath(r *http.Request) bool {
+func (h *Handler) bypassPath(escaped, decoded string) bool {
 	if h.bypassPaths.Empty() {
 		return false
 	}
-	escaped := r.URL.EscapedPath()
 	if h.bypassPaths.Match(escaped) {
 		return true
 	}
-	clean := path.Clean("/" + r.URL.Path)
-	if strings.HasSuffix(r.URL.Path, "/") && clean != "/" {
+	if !strings.Contains(escaped, "%") && !strings.Contains(escaped, "//") && !strings.Contains(escaped, "/.") {
+		return false // already decoded and clean: nothing else to compare (no allocation on a hit)
+	}
+	clean := path.Clean("/" + decoded)
+	if strings.HasSuffix(decoded, "/") && clean != "/" {
 		clean += "/"
 	}
 	return clean != escaped && h.bypassPaths.Match(clean)
