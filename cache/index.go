@@ -15,16 +15,19 @@ type index struct {
 	mu     sync.Mutex                     // guards the fields below
 	byKey  map[string]indexed             // key -> what was recorded for it
 	byHost map[string]map[string]struct{} // host -> keys
-	byTag  map[string]map[string]struct{} // host + "\x00" + tag -> keys
-	byLink map[string]map[string]struct{} // host + "\x00" + linked target -> keys of the pages linking to it
+	byTag  postings                       // host + "\x00" + tag -> ids of keys
+	byLink postings                       // host + "\x00" + linked target -> ids of the keys of the pages linking to it
+	keyOf  []string                       // id -> key ("" when free)
+	free   []uint32                       // ids to hand out again
 	bytes  int64                          // sum of recorded costs
 }
 
 type indexed struct {
 	version uint64
 	key     Key
+	id      uint32 // the key's id in byTag and byLink
 	tags    []string
-	links   []string
+	links   Links
 	cost    int64
 }
 
@@ -32,8 +35,8 @@ func newIndex() *index {
 	return &index{
 		byKey:  make(map[string]indexed),
 		byHost: make(map[string]map[string]struct{}),
-		byTag:  make(map[string]map[string]struct{}),
-		byLink: make(map[string]map[string]struct{}),
+		byTag:  make(postings),
+		byLink: make(postings),
 	}
 }
 
@@ -45,14 +48,14 @@ func (x *index) add(e *Entry) {
 	if old, ok := x.byKey[key]; ok {
 		x.removeLocked(key, old)
 	}
-	rec := indexed{version: e.version, key: e.Key, tags: e.Tags(), links: e.Links(), cost: e.cost}
+	rec := indexed{version: e.version, key: e.Key, id: x.newID(key), tags: e.Tags(), links: e.Links(), cost: e.cost}
 	x.byKey[key] = rec
 	addTo(x.byHost, rec.key.Host, key)
 	for _, t := range rec.tags {
-		addTo(x.byTag, rec.key.Host+"\x00"+t, key)
+		x.byTag.add(rec.key.Host+"\x00"+t, rec.id)
 	}
-	for _, l := range rec.links {
-		addTo(x.byLink, rec.key.Host+"\x00"+l, key)
+	for l := range rec.links.All() {
+		x.byLink.add(rec.key.Host+"\x00"+l, rec.id)
 	}
 	x.bytes += rec.cost
 }
@@ -71,19 +74,46 @@ func (x *index) removeLocked(key string, rec indexed) {
 	delete(x.byKey, key)
 	removeFrom(x.byHost, rec.key.Host, key)
 	for _, t := range rec.tags {
-		removeFrom(x.byTag, rec.key.Host+"\x00"+t, key)
+		x.byTag.remove(rec.key.Host+"\x00"+t, rec.id)
 	}
-	for _, l := range rec.links {
-		removeFrom(x.byLink, rec.key.Host+"\x00"+l, key)
+	for l := range rec.links.All() {
+		x.byLink.remove(rec.key.Host+"\x00"+l, rec.id)
 	}
+	x.keyOf[rec.id] = ""
+	x.free = append(x.free, rec.id)
 	x.bytes -= rec.cost
+}
+
+// newID returns an id for key, reusing a freed one first. The caller holds x.mu.
+func (x *index) newID(key string) uint32 {
+	if n := len(x.free); n > 0 {
+		id := x.free[n-1]
+		x.free = x.free[:n-1]
+		x.keyOf[id] = key
+		return id
+	}
+	x.keyOf = append(x.keyOf, key)
+	return uint32(len(x.keyOf) - 1)
+}
+
+// keysOfIDs returns the keys listed under name in m, sorted. The caller
+// holds x.mu.
+func (x *index) keysOfIDs(m postings, name string) []Key {
+	var names []string
+	m.each(name, func(id uint32) { names = append(names, x.keyOf[id]) })
+	sort.Strings(names)
+	keys := make([]Key, len(names))
+	for i, k := range names {
+		keys[i] = x.byKey[k].key
+	}
+	return keys
 }
 
 // byTagKeys returns the keys of host's pages tagged tag, sorted.
 func (x *index) byTagKeys(host, tag string) []Key {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.sortedKeys(x.byTag[host+"\x00"+tag], nil)
+	return x.keysOfIDs(x.byTag, host+"\x00"+tag)
 }
 
 // byPrefixKeys returns the keys of host's pages whose path starts with prefix, sorted.

@@ -1,34 +1,80 @@
 package cache
 
-// LinkOverhead is what one link of a page costs beyond its bytes: the
-// string header in the page and its entry in the store's reverse index.
-const LinkOverhead = 64
+import (
+	"iter"
+	"strings"
+)
 
-// linkBytes is what a page's links count against CACHE_MAX_BYTES.
-func linkBytes(links []string) int64 {
-	var n int64
-	for _, l := range links {
-		n += int64(len(l)) + LinkOverhead
+// LinkOverhead is what one link of a page costs beyond its bytes: its id
+// in the reverse index, and its share of the target's own entry there.
+const LinkOverhead = 24
+
+// Links holds the targets of a page's same-host links in one string, each
+// followed by a newline (a target is an escaped path and query, which
+// never holds one): one allocation however many links a page has, where a
+// slice of strings costs two words and an allocation per link.
+type Links string
+
+// NewLinks returns the targets as Links, leaving out empty ones and any
+// holding a newline.
+func NewLinks(targets []string) Links {
+	var b strings.Builder
+	for _, t := range targets {
+		if t != "" && !strings.Contains(t, "\n") {
+			b.WriteString(t)
+			b.WriteByte('\n')
+		}
 	}
-	return n
+	return Links(b.String())
 }
 
+// Len returns the number of targets.
+func (l Links) Len() int { return strings.Count(string(l), "\n") }
+
+// All yields each target in order.
+func (l Links) All() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for s := string(l); s != ""; {
+			i := strings.IndexByte(s, '\n')
+			if i < 0 {
+				i = len(s) // not written by NewLinks; read it all the same
+			}
+			if !yield(s[:i]) {
+				return
+			}
+			s = s[min(i+1, len(s)):]
+		}
+	}
+}
+
+// Slice returns the targets as a slice, nil when there are none.
+func (l Links) Slice() []string {
+	var out []string
+	for t := range l.All() {
+		out = append(out, t)
+	}
+	return out
+}
+
+// cost is what the links count against CACHE_MAX_BYTES.
+func (l Links) cost() int64 { return int64(len(l)) + int64(l.Len())*LinkOverhead }
+
 // Links returns the union of the variants' links.
-func (e *Entry) Links() []string {
+func (e *Entry) Links() Links {
 	if len(e.Variants) == 1 {
 		return e.Variants[0].Links
 	}
 	seen := map[string]bool{}
-	var links []string
+	var all []string
 	for _, p := range e.Variants {
-		for _, l := range p.Links {
+		for l := range p.Links.All() {
 			if !seen[l] {
 				seen[l] = true
-				links = append(links, l)
+				all = append(all, l)
 			}
 		}
 	}
-	return links
+	return NewLinks(all)
 }
 
 // KeysOfHost returns the keys of every stored page of host, sorted.
@@ -44,5 +90,5 @@ func (s *Store) KeysOfHost(host string) []Key {
 func (s *Store) KeysLinkingTo(host, target string) []Key {
 	s.index.mu.Lock()
 	defer s.index.mu.Unlock()
-	return s.index.sortedKeys(s.index.byLink[host+"\x00"+target], nil)
+	return s.index.keysOfIDs(s.index.byLink, host+"\x00"+target)
 }

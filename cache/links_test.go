@@ -11,7 +11,7 @@ import (
 func TestLinksFollowTheirPage(t *testing.T) {
 	s := newStore(t, 1<<20)
 	list := page(s, "/events", "listing")
-	list.Links = []string{"/events/42", "/events/43"}
+	list.Links = NewLinks([]string{"/events/42", "/events/43"})
 	s.Put(list)
 	s.Put(page(s, "/events/42", "event"))
 	assert.Equal(t, []Key{{Host: "example.com", Path: "/events"}}, s.KeysLinkingTo("example.com", "/events/42"))
@@ -19,7 +19,7 @@ func TestLinksFollowTheirPage(t *testing.T) {
 	assert.Equal(t, []Key{{Host: "example.com", Path: "/events"}, {Host: "example.com", Path: "/events/42"}}, s.KeysOfHost("example.com"))
 
 	again := page(s, "/events", "listing without 42")
-	again.Links = []string{"/events/43"}
+	again.Links = NewLinks([]string{"/events/43"})
 	s.Put(again)
 	assert.Empty(t, s.KeysLinkingTo("example.com", "/events/42"), "replaced")
 	assert.Len(t, s.KeysLinkingTo("example.com", "/events/43"), 1)
@@ -33,7 +33,7 @@ func TestEvictedPagesLeaveTheirLinks(t *testing.T) {
 	s := newStore(t, 64<<10)
 	for i := range 200 {
 		p := page(s, "/p/"+string(rune('a'+i%26))+string(rune('a'+i/26)), string(make([]byte, 2<<10)))
-		p.Links = []string{"/target"}
+		p.Links = NewLinks([]string{"/target"})
 		s.Put(p)
 	}
 	entries, _ := s.Stats()

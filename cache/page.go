@@ -47,7 +47,7 @@ type Page struct {
 	Tags []string
 	// Links are the targets of the page's same-host links, read once when
 	// it was stored (see links.go).
-	Links []string
+	Links Links
 	// ETag and LastModified are the validators for conditional requests.
 	ETag, LastModified string
 	// StoredAt is when the fetch that produced the page completed, and
@@ -88,7 +88,7 @@ func (p *Page) NotePlainHit() int32 { return p.plainHits.Add(1) }
 
 // Cost is what the page counts against CACHE_MAX_BYTES.
 func (p *Page) Cost() int64 {
-	n := int64(len(p.Body)) + headerBytes(p.Header) + linkBytes(p.Links)
+	n := int64(len(p.Body)) + headerBytes(p.Header) + p.Links.cost()
 	if p.Gzip { // the plain header set it may come to hold
 		n += headerBytes(p.Header)
 	}

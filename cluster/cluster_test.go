@@ -28,11 +28,14 @@ func testPage(key cache.Key, gen uint64, body string) *cache.Page {
 // no replica ever stores a partial page.
 func TestCodecRefusesPartialOrAlteredBlobs(t *testing.T) {
 	key := cache.Key{Host: "example.com", Path: "/a"}
-	blob, err := encodePage(testPage(key, 7, "hello world"))
+	sent := testPage(key, 7, "hello world")
+	sent.Links = cache.NewLinks([]string{"/b", "/c?x=1"})
+	blob, err := encodePage(sent)
 	require.NoError(t, err)
 	p, err := decodePage(blob, key.String())
 	require.NoError(t, err)
 	assert.Equal(t, "hello world", string(p.Body))
+	assert.Equal(t, sent.Links, p.Links, "links travel with the page: linked=1 works on every replica")
 	assert.Equal(t, uint64(7), p.Gen)
 	assert.Equal(t, key, p.Key)
 

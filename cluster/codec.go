@@ -30,6 +30,7 @@ type head struct {
 	Vary         []string     `json:"v,omitempty"`
 	VaryValues   []string     `json:"vv,omitempty"`
 	Tags         []string     `json:"t,omitempty"`
+	Links        cache.Links  `json:"l,omitempty"`
 	ETag         string       `json:"e,omitempty"`
 	LastModified string       `json:"lm,omitempty"`
 	StoredAt     int64        `json:"at"` // Unix nanoseconds
@@ -44,7 +45,7 @@ var errCorrupt = errors.New("not a page blob")
 func encodePage(p *cache.Page) ([]byte, error) {
 	h := head{
 		Key: p.Key.String(), HTTPS: p.HTTPS, Status: p.Status, Header: p.Header, Gzip: p.Gzip,
-		PlainLen: p.PlainLen, Vary: p.Vary, VaryValues: p.VaryValues, Tags: p.Tags, ETag: p.ETag,
+		PlainLen: p.PlainLen, Vary: p.Vary, VaryValues: p.VaryValues, Tags: p.Tags, Links: p.Links, ETag: p.ETag,
 		LastModified: p.LastModified, StoredAt: p.StoredAt.UnixNano(), OriginAge: p.OriginAge, Gen: p.Gen,
 	}
 	js, err := json.Marshal(h)
@@ -90,7 +91,7 @@ func decodePage(blob []byte, want string) (*cache.Page, error) {
 	p := &cache.Page{
 		Key: cache.ParseKey(h.Key), HTTPS: h.HTTPS, Status: h.Status, Header: h.Header,
 		Body: bytes.Clone(body), Gzip: h.Gzip, PlainLen: h.PlainLen, Vary: h.Vary, VaryValues: h.VaryValues,
-		Tags: h.Tags, ETag: h.ETag, LastModified: h.LastModified, StoredAt: time.Unix(0, h.StoredAt),
+		Tags: h.Tags, Links: h.Links, ETag: h.ETag, LastModified: h.LastModified, StoredAt: time.Unix(0, h.StoredAt),
 		OriginAge: h.OriginAge, Gen: h.Gen,
 	}
 	return p, nil

@@ -27,7 +27,7 @@ func (h *Handler) Inspect(key cache.Key) revalidation.KeyState {
 				Gzip:       p.Gzip,
 				Tags:       p.Tags,
 				Stale:      h.isStale(p, now),
-				Links:      len(p.Links),
+				Links:      p.Links.Len(),
 			}
 			if p.Gzip {
 				v.PlainBytes = p.PlainLen

@@ -69,7 +69,7 @@ func TestLinksAreCappedAndCounted(t *testing.T) {
 
 	p := &cache.Page{Key: key, Body: []byte("x")}
 	bare := p.Cost()
-	p.Links = got
+	p.Links = cache.NewLinks(got)
 	assert.Greater(t, p.Cost(), bare+int64(maxLinks*cache.LinkOverhead), "links count in the page's cost")
 }
 

@@ -40,7 +40,7 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 		h.Del(name)
 	}
 	if reason == "" {
-		p.Links = b.links(key, f) // links.go: read once at store time, before compression
+		p.Links = cache.NewLinks(b.links(key, f)) // links.go: read once at store time, before compression
 	}
 
 	p.OriginAge = parseAge(h.Get("Age"))

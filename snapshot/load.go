@@ -420,6 +420,7 @@ func decodePage(meta, body []byte) (*cache.Page, error) {
 			}
 		}
 	}
+	p.Links = cache.Links(d.string())
 	switch {
 	case d.err != nil:
 		return nil, d.err

@@ -33,6 +33,7 @@
 //	| Vary count uvarint, then per name: name, value strings
 //	| tag count uvarint, then tags | header field count uvarint,
 //	then per field: name string, value count uvarint, values
+//	| links string (the same-host link targets, each followed by a newline)
 //
 // and the frame's body is the stored body, as is (gzip when the gzip flag
 // is set). 'E' ends the file: a uvarint count of the pages written before
@@ -317,6 +318,7 @@ func (w *writer) page(p *cache.Page) {
 			m = appendString(m, v)
 		}
 	}
+	m = appendString(m, string(p.Links))
 	w.meta = m
 	if len(m) > maxMetaLen {
 		return // a header set no origin sends; the page is left out

@@ -49,6 +49,7 @@ func fill(t testing.TB, s *cache.Store, n int) {
 			Status:   200,
 			Body:     body,
 			Tags:     []string{"all", "t" + strconv.Itoa(i%7)},
+			Links:    cache.NewLinks([]string{"/p/" + strconv.Itoa(i+1), "/"}),
 			StoredAt: stored.Add(time.Duration(i) * time.Second),
 			Gen:      s.NextGen(),
 		}
@@ -103,6 +104,7 @@ func samePage(t *testing.T, want, got *cache.Page, msg string) {
 	assert.Equal(t, want.Vary, got.Vary, msg)
 	assert.Equal(t, want.VaryValues, got.VaryValues, msg)
 	assert.Equal(t, want.Tags, got.Tags, msg)
+	assert.Equal(t, want.Links, got.Links, msg)
 	assert.Equal(t, want.ETag, got.ETag, msg)
 	assert.Equal(t, want.LastModified, got.LastModified, msg)
 	assert.True(t, want.StoredAt.Equal(got.StoredAt), "%s: stored at %v, want %v", msg, got.StoredAt, want.StoredAt)
@@ -140,6 +142,8 @@ func TestWriteThenLoadKeepsEveryPage(t *testing.T) {
 	}
 	assert.Greater(t, dst.NextGen(), maxGen, "new generations are above every loaded one")
 	assert.Len(t, dst.KeysByTag("example.com", "t3"), len(src.KeysByTag("example.com", "t3")), "the tag index is rebuilt")
+	assert.Equal(t, src.KeysLinkingTo("example.com", "/p/8"), dst.KeysLinkingTo("example.com", "/p/8"), "and the links")
+	assert.Len(t, dst.KeysLinkingTo("example.com", "/p/8"), 1)
 
 	// No temporary file is left beside it.
 	entries, _ := os.ReadDir(filepath.Dir(path))
