@@ -15,28 +15,27 @@ type index struct {
 	mu     sync.Mutex                     // guards the fields below
 	byKey  map[string]indexed             // key -> what was recorded for it
 	byHost map[string]map[string]struct{} // host -> keys
-	byTag  postings                       // host + "\x00" + tag -> ids of keys
-	byLink postings                       // host + "\x00" + linked target -> ids of the keys of the pages linking to it
+	byTag  map[string]postings            // host -> tag -> ids of keys
+	byLink map[string]postings            // host -> linked target -> ids of the keys of the pages linking to it
 	keyOf  []string                       // id -> key ("" when free)
 	free   []uint32                       // ids to hand out again
 	bytes  int64                          // sum of recorded costs
 }
 
+// indexed is what the index holds of a key: the entry it recorded (whose
+// version, tags, links and cost it forgets again), and the key's id in
+// byTag and byLink.
 type indexed struct {
-	version uint64
-	key     Key
-	id      uint32 // the key's id in byTag and byLink
-	tags    []string
-	links   Links
-	cost    int64
+	e  *Entry
+	id uint32
 }
 
 func newIndex() *index {
 	return &index{
 		byKey:  make(map[string]indexed),
 		byHost: make(map[string]map[string]struct{}),
-		byTag:  make(postings),
-		byLink: make(postings),
+		byTag:  make(map[string]postings),
+		byLink: make(map[string]postings),
 	}
 }
 
@@ -48,16 +47,23 @@ func (x *index) add(e *Entry) {
 	if old, ok := x.byKey[key]; ok {
 		x.removeLocked(key, old)
 	}
-	rec := indexed{version: e.version, key: e.Key, id: x.newID(key), tags: e.Tags(), links: e.Links(), cost: e.cost}
+	rec := indexed{e: e, id: x.newID(key)}
 	x.byKey[key] = rec
-	addTo(x.byHost, rec.key.Host, key)
-	for _, t := range rec.tags {
-		x.byTag.add(rec.key.Host+"\x00"+t, rec.id)
+	addTo(x.byHost, e.Key.Host, key)
+	space := len(x.keyOf)
+	if t := e.Tags(); len(t) > 0 {
+		tags := of(x.byTag, e.Key.Host)
+		for _, t := range t {
+			tags.add(t, rec.id, space)
+		}
 	}
-	for l := range rec.links.All() {
-		x.byLink.add(rec.key.Host+"\x00"+l, rec.id)
+	if l := e.Links(); l != "" {
+		links := of(x.byLink, e.Key.Host)
+		for l := range l.All() {
+			links.add(l, rec.id, space)
+		}
 	}
-	x.bytes += rec.cost
+	x.bytes += e.cost
 }
 
 // removeIf forgets key if what is recorded for it is version (or any
@@ -65,23 +71,34 @@ func (x *index) add(e *Entry) {
 func (x *index) removeIf(key string, version uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if old, ok := x.byKey[key]; ok && (version == 0 || old.version == version) {
+	if old, ok := x.byKey[key]; ok && (version == 0 || old.e.version == version) {
 		x.removeLocked(key, old)
 	}
 }
 
 func (x *index) removeLocked(key string, rec indexed) {
 	delete(x.byKey, key)
-	removeFrom(x.byHost, rec.key.Host, key)
-	for _, t := range rec.tags {
-		x.byTag.remove(rec.key.Host+"\x00"+t, rec.id)
+	removeFrom(x.byHost, rec.e.Key.Host, key)
+	space := len(x.keyOf)
+	if tags := x.byTag[rec.e.Key.Host]; tags != nil {
+		for _, t := range rec.e.Tags() {
+			tags.remove(t, rec.id, space)
+		}
+		if len(tags) == 0 {
+			delete(x.byTag, rec.e.Key.Host)
+		}
 	}
-	for l := range rec.links.All() {
-		x.byLink.remove(rec.key.Host+"\x00"+l, rec.id)
+	if links := x.byLink[rec.e.Key.Host]; links != nil {
+		for l := range rec.e.Links().All() {
+			links.remove(l, rec.id, space)
+		}
+		if len(links) == 0 {
+			delete(x.byLink, rec.e.Key.Host)
+		}
 	}
 	x.keyOf[rec.id] = ""
 	x.free = append(x.free, rec.id)
-	x.bytes -= rec.cost
+	x.bytes -= rec.e.cost
 }
 
 // newID returns an id for key, reusing a freed one first. The caller holds x.mu.
@@ -96,15 +113,25 @@ func (x *index) newID(key string) uint32 {
 	return uint32(len(x.keyOf) - 1)
 }
 
-// keysOfIDs returns the keys listed under name in m, sorted. The caller
-// holds x.mu.
-func (x *index) keysOfIDs(m postings, name string) []Key {
+// of returns host's postings in m, adding them when there are none.
+func of(m map[string]postings, host string) postings {
+	p := m[host]
+	if p == nil {
+		p = make(postings)
+		m[host] = p
+	}
+	return p
+}
+
+// keysOfIDs returns the keys listed under name in host's postings of m,
+// sorted. The caller holds x.mu.
+func (x *index) keysOfIDs(m map[string]postings, host, name string) []Key {
 	var names []string
-	m.each(name, func(id uint32) { names = append(names, x.keyOf[id]) })
+	m[host].each(name, func(id uint32) { names = append(names, x.keyOf[id]) })
 	sort.Strings(names)
 	keys := make([]Key, len(names))
 	for i, k := range names {
-		keys[i] = x.byKey[k].key
+		keys[i] = x.byKey[k].e.Key
 	}
 	return keys
 }
@@ -113,7 +140,7 @@ func (x *index) keysOfIDs(m postings, name string) []Key {
 func (x *index) byTagKeys(host, tag string) []Key {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.keysOfIDs(x.byTag, host+"\x00"+tag)
+	return x.keysOfIDs(x.byTag, host, tag)
 }
 
 // byPrefixKeys returns the keys of host's pages whose path starts with prefix, sorted.
@@ -169,14 +196,14 @@ func removeFrom(m map[string]map[string]struct{}, name, key string) {
 func (x *index) sortedKeys(set map[string]struct{}, keep func(Key) bool) []Key {
 	names := make([]string, 0, len(set))
 	for k := range set {
-		if keep == nil || keep(x.byKey[k].key) {
+		if keep == nil || keep(x.byKey[k].e.Key) {
 			names = append(names, k)
 		}
 	}
 	sort.Strings(names)
 	keys := make([]Key, len(names))
 	for i, k := range names {
-		keys[i] = x.byKey[k].key
+		keys[i] = x.byKey[k].e.Key
 	}
 	return keys
 }

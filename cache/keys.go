@@ -8,7 +8,7 @@ func (s *Store) Keys() []Key {
 	defer s.index.mu.Unlock()
 	keys := make([]Key, 0, len(s.index.byKey))
 	for _, rec := range s.index.byKey {
-		keys = append(keys, rec.key)
+		keys = append(keys, rec.e.Key)
 	}
 	return keys
 }

@@ -2,30 +2,53 @@ package cache
 
 import (
 	"iter"
+	"slices"
 	"strings"
 )
 
 // LinkOverhead is what one link of a page costs beyond its bytes: its id
 // in the reverse index, and its share of the target's own entry there
-// (measured: about 32 bytes a link on pages of fifty links, most targets
+// (measured: about 20 bytes a link on pages of fifty links, most targets
 // named by one page and a menu's by every page).
-const LinkOverhead = 32
+const LinkOverhead = 20
 
-// Links holds the targets of a page's same-host links in one string, each
-// followed by a newline (a target is an escaped path and query, which
-// never holds one): one allocation however many links a page has, where a
-// slice of strings costs two words and an allocation per link.
+// Links holds the targets of a page's same-host links in one string:
+// sorted, each written as the length of the prefix it shares with the one
+// before (a byte, plus linkPrefixBase) and the rest of it, then a newline
+// (a target is an escaped path and query, which never holds one). One
+// allocation however many links a page has, and the prefixes that a
+// site's links share ("/category/…", "/events/…") are written once: about
+// half the bytes of the targets themselves, where a slice of strings
+// costs two words and an allocation more per link.
 type Links string
 
-// NewLinks returns the targets as Links, leaving out empty ones and any
-// holding a newline.
+const (
+	linkPrefixBase = 0x20 // keeps the prefix byte clear of '\n'
+	linkPrefixMax  = 0xff - linkPrefixBase
+)
+
+// NewLinks returns the targets as Links, sorted and distinct, leaving out
+// empty ones and any holding a newline.
 func NewLinks(targets []string) Links {
-	var b strings.Builder
+	sorted := make([]string, 0, len(targets))
 	for _, t := range targets {
 		if t != "" && !strings.Contains(t, "\n") {
-			b.WriteString(t)
-			b.WriteByte('\n')
+			sorted = append(sorted, t)
 		}
+	}
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	var b strings.Builder
+	prev := ""
+	for _, t := range sorted {
+		n := 0
+		for n < len(prev) && n < len(t) && n < linkPrefixMax && prev[n] == t[n] {
+			n++
+		}
+		b.WriteByte(byte(linkPrefixBase + n))
+		b.WriteString(t[n:])
+		b.WriteByte('\n')
+		prev = t
 	}
 	return Links(b.String())
 }
@@ -33,15 +56,21 @@ func NewLinks(targets []string) Links {
 // Len returns the number of targets.
 func (l Links) Len() int { return strings.Count(string(l), "\n") }
 
-// All yields each target in order.
+// All yields each target, in order.
 func (l Links) All() iter.Seq[string] {
 	return func(yield func(string) bool) {
+		var cur []byte
 		for s := string(l); s != ""; {
+			n := int(s[0]) - linkPrefixBase
+			s = s[1:]
 			i := strings.IndexByte(s, '\n')
 			if i < 0 {
 				i = len(s) // not written by NewLinks; read it all the same
 			}
-			if !yield(s[:i]) {
+			// A prefix longer than the target before (a damaged
+			// string) keeps what there is.
+			cur = append(cur[:min(max(n, 0), len(cur))], s[:i]...)
+			if !yield(string(cur)) {
 				return
 			}
 			s = s[min(i+1, len(s)):]
@@ -92,5 +121,5 @@ func (s *Store) KeysOfHost(host string) []Key {
 func (s *Store) KeysLinkingTo(host, target string) []Key {
 	s.index.mu.Lock()
 	defer s.index.mu.Unlock()
-	return s.index.keysOfIDs(s.index.byLink, host+"\x00"+target)
+	return s.index.keysOfIDs(s.index.byLink, host, target)
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -39,4 +40,29 @@ func TestEvictedPagesLeaveTheirLinks(t *testing.T) {
 	entries, _ := s.Stats()
 	assert.Len(t, s.KeysLinkingTo("example.com", "/target"), entries, "only stored pages link")
 	assert.Less(t, entries, 200)
+}
+
+// Links keep each target once, sorted, whatever prefixes they share, and
+// drop what could not be read back.
+func TestLinksRoundTrip(t *testing.T) {
+	long := "/" + strings.Repeat("a", 300)
+	in := []string{"/events/43", "/events/42", "/", "/events/42", "", "/bad\nline", "/events", long, long + "b", "/e?x=1"}
+	l := NewLinks(in)
+	want := []string{"/", long, long + "b", "/e?x=1", "/events", "/events/42", "/events/43"}
+	assert.Equal(t, want, l.Slice())
+	assert.Equal(t, len(want), l.Len())
+	assert.Less(t, len(l), len(strings.Join(want, "\n")), "shared prefixes are written once")
+	assert.Empty(t, NewLinks(nil).Slice())
+}
+
+// A damaged string (a snapshot's bytes are checked, but not their sense)
+// reads as something, never a panic.
+func FuzzLinksAll(f *testing.F) {
+	f.Add(string(NewLinks([]string{"/a", "/ab", "/b"})))
+	f.Add("\xff/x\n\x00")
+	f.Fuzz(func(t *testing.T, s string) {
+		for range Links(s).All() {
+		}
+		_ = Links(s).Len()
+	})
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -27,6 +28,8 @@ type Page struct {
 	// request said X-Forwarded-Proto: https): stored apart from the http
 	// one, since a CMS renders its links and redirects for the scheme.
 	HTTPS bool
+	// Gzip reports that Body is gzip-compressed.
+	Gzip bool
 	// Status is the origin's status code.
 	Status int
 	// Header is what a client that accepts the stored encoding is sent:
@@ -35,8 +38,6 @@ type Page struct {
 	Header Fields
 	// Body holds the stored bytes: gzip when Gzip is true.
 	Body []byte
-	// Gzip reports that Body is gzip-compressed.
-	Gzip bool
 	// PlainLen is the decompressed length of Body when Gzip is true.
 	PlainLen int64
 	// Vary lists the canonical names of request headers that select this
@@ -58,11 +59,11 @@ type Page struct {
 	// started: a page never replaces one with a higher Gen.
 	Gen uint64
 
-	staleMarked  atomic.Bool  // set by a soft revalidation
 	refreshAfter atomic.Int64 // unix nanos; a background refresh may start at or after it
-	plainHits    atomic.Int32 // answers decompressed for clients without gzip
 	age          atomic.Pointer[ageHeader]
 	plainHeader  atomic.Pointer[Fields] // built by PlainHeader on first use
+	staleMarked  atomic.Bool            // set by a soft revalidation
+	plainHits    atomic.Int32           // answers decompressed for clients without gzip
 }
 
 // ageHeader is an Age header value shared by the answers of one second.
@@ -389,13 +390,36 @@ type Field struct {
 // instead of a map.
 type Fields []Field
 
-// FieldsOf returns h as Fields; the value slices are shared, not copied.
+// FieldsOf returns h as Fields, sorted by name. The values are copied into
+// one string and one slice: a stored page keeps none of h, whose values
+// were each allocated apart while the response was read (with the slots
+// of the headers dropped since), for as long as it is stored.
 func FieldsOf(h http.Header) Fields {
-	fs := make(Fields, 0, len(h))
-	for name, values := range h {
-		fs = append(fs, Field{Name: name, Values: values})
+	names := slices.Sorted(maps.Keys(h))
+	var size, count int
+	for _, values := range h {
+		count += len(values)
+		for _, v := range values {
+			size += len(v)
+		}
 	}
-	slices.SortFunc(fs, func(a, b Field) int { return strings.Compare(a.Name, b.Name) })
+	var text strings.Builder
+	text.Grow(size)
+	for _, name := range names {
+		for _, v := range h[name] {
+			text.WriteString(v)
+		}
+	}
+	all, block := text.String(), make([]string, 0, count)
+	fs := make(Fields, 0, len(names))
+	for _, name := range names {
+		start := len(block)
+		for _, v := range h[name] {
+			block = append(block, all[:len(v)])
+			all = all[len(v):]
+		}
+		fs = append(fs, Field{Name: name, Values: block[start:len(block):len(block)]})
+	}
 	return fs
 }
 
