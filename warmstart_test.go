@@ -100,6 +100,8 @@ func TestRestartServesTheSnapshotFromMemory(t *testing.T) {
 			fmt.Fprintf(w, "lang %s ", r.Header.Get("Accept-Language"))
 		case "/missing":
 			w.WriteHeader(http.StatusNotFound)
+		case "/listing":
+			fmt.Fprint(w, `<a href="/tagged">the tagged page</a> `)
 		}
 		fmt.Fprintf(w, "%s v%d %s", r.URL.Path, version.Load(), strings.Repeat("x", 2000))
 	})
@@ -112,7 +114,7 @@ func TestRestartServesTheSnapshotFromMemory(t *testing.T) {
 	requests := [][]string{
 		{"/tagged"}, {"/plain?b=2&a=1"}, {"/lang", "Accept-Language", "fr"}, {"/lang", "Accept-Language", "de"},
 		{"/missing"}, {"/soft"},
-		{"/gz", "Accept-Encoding", "gzip"},
+		{"/gz", "Accept-Encoding", "gzip"}, {"/listing"},
 	}
 	want := map[string]answer{}
 	for _, rq := range requests {
@@ -124,13 +126,13 @@ func TestRestartServesTheSnapshotFromMemory(t *testing.T) {
 	fetchedAt := time.Now()
 	require.NoError(t, first.cmd.Process.Signal(syscall.SIGTERM))
 	written := first.waitLog(t, "snapshot written")
-	assert.EqualValues(t, 7, written["pages"], "every page and variant")
+	assert.EqualValues(t, 8, written["pages"], "every page and variant")
 	require.Equal(t, 0, first.exitCode(t), first.stderr.String())
 
 	before := o.hits.Load()
 	second := startExitChild(t, environ)
 	loaded := second.waitLog(t, "snapshot loaded")
-	assert.EqualValues(t, 7, loaded["pages"])
+	assert.EqualValues(t, 8, loaded["pages"])
 	assert.Equal(t, true, loaded["complete"])
 	serving = second.waitLog(t, "isrproxy serving")
 	listen = serving["listen"].(string)
@@ -162,12 +164,15 @@ func TestRestartServesTheSnapshotFromMemory(t *testing.T) {
 	a := childGet(t, listen, "/soft")
 	assert.Equal(t, "STALE", a.Header.Get("X-Cache"))
 
-	// Tags were kept, and the revalidation's fetch, which started after
-	// the restart, replaces the loaded page.
+	// Tags and links were kept, and the revalidation's fetch, which
+	// started after the restart, replaces the loaded page.
 	version.Store(2)
 	r := childRevalidate(t, listen, "tag=post-1")
 	require.Equal(t, 200, r.Status, r.Body)
 	assert.Contains(t, r.Body, `"path":"/tagged"`)
+	r = childRevalidate(t, listen, "path=/tagged&linked=1")
+	require.Equal(t, 200, r.Status, r.Body)
+	assert.Contains(t, r.Body, `"path":"/listing"`, "the page that links to it, from the snapshot's links")
 	a = childGet(t, listen, "/tagged")
 	assert.Equal(t, "HIT", a.Header.Get("X-Cache"))
 	assert.Contains(t, a.Body, "/tagged v2")
