@@ -372,7 +372,7 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 			go h.sharedFill(fk, f, key, https, r.Header.Clone(), req)
 		} else {
 			gen := h.store.NextGen() // taken as the fetch starts: see cache.Page.Gen
-			go h.runFill(fk, f, key, https, req, gen)
+			go h.runFill(fk, f, key, https, req, gen, nil)
 		}
 	}
 	if f.wait(r.Context()) != nil {
@@ -429,8 +429,10 @@ func (h *Handler) miss(w http.ResponseWriter, r *http.Request, key cache.Key, va
 	}
 }
 
-// runFill fetches for f, stores the page when it may, and publishes the result.
-func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, https bool, req *http.Request, gen uint64) {
+// runFill fetches for f, stores the page when it may, and publishes the result;
+// stored, when not nil, is called with the page once it is stored, before the
+// fill's visitors are answered.
+func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, https bool, req *http.Request, gen uint64, stored func(*cache.Page)) {
 	defer h.flights.finish(fk, f)
 	start := h.now()
 	got, open, err := h.origin.fetchOpen(req.Context(), req, h.maxObject)
@@ -480,6 +482,9 @@ func (h *Handler) runFill(fk flightKey, f *fill, key cache.Key, https bool, req 
 	case cache.Stored, cache.Replaced:
 		f.stored = true
 		h.passes.remove(key)
+		if stored != nil {
+			stored(p) // before the deferred finish answers the fill's visitors
+		}
 	case cache.Withdrawn:
 		// Its visitor, the leader, is answered this page unstored
 		// (fwd=miss); the others fetch afresh.

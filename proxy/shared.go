@@ -101,10 +101,12 @@ func (h *Handler) sharedFill(fk flightKey, f *fill, key cache.Key, https bool, h
 		}
 	}
 	gen := h.genFor(ctx, key)
-	h.runFill(fk, f, key, https, req, gen)
-	if f.stored && f.page != nil {
-		h.shared.Save(ctx, f.page)
-	}
+	// The page is in Redis before its visitors are answered: a
+	// revalidation sent to another replica just after finds this variant
+	// among those to refetch (saved after, it could miss it, and the 200
+	// would leave this replica's copy old). The miss path already waits
+	// for Redis twice (Load, Lock); this is a third.
+	h.runFill(fk, f, key, https, req, gen, func(p *cache.Page) { h.shared.Save(ctx, p) })
 	if release != nil {
 		release()
 	}
