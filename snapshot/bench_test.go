@@ -1,10 +1,7 @@
 package snapshot
 
 import (
-	"bytes"
-	"compress/gzip"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +10,7 @@ import (
 	"time"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/internal/benchhtml"
 )
 
 // benchPages is the page count of the write and load benchmarks
@@ -22,30 +20,6 @@ func benchPages() int {
 		return n
 	}
 	return 100_000
-}
-
-// benchHTML returns a 16 KiB HTML page that compresses about as a CMS's
-// does (4-6x), gzipped as isrproxy stores it.
-func benchHTML(i int) (plain int, gz []byte) {
-	rng := rand.New(rand.NewPCG(uint64(i), 7))
-	words := []string{"isrproxy", "revalidate", "page", "cache", "origin", "the", "and", "of", "editor", "news",
-		"article", "content", "theme", "wordpress", "drupal", "menu", "footer", "header", "sidebar", "widget"}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "<!doctype html><html><head><title>Page %d</title></head><body>", i)
-	for b.Len() < 16<<10-64 {
-		fmt.Fprintf(&b, "<p class=\"c%d\">", rng.IntN(50))
-		for range 12 {
-			b.WriteString(words[rng.IntN(len(words))])
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%x</p>\n", rng.Uint32())
-	}
-	b.WriteString("</body></html>")
-	var z bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&z, gzip.DefaultCompression)
-	zw.Write(b.Bytes())
-	zw.Close()
-	return b.Len(), z.Bytes()
 }
 
 // benchStore holds n pages of 16 KiB HTML, gzip-stored, with the headers
@@ -59,7 +33,7 @@ func benchStore(b *testing.B, n int) (*cache.Store, int64) {
 	}
 	var bs [bodies]body
 	for i := range bodies {
-		bs[i].plain, bs[i].gz = benchHTML(i)
+		bs[i].plain, bs[i].gz = benchhtml.Gzipped(i)
 	}
 	s, err := cache.New(cache.Config{MaxBytes: 2 << 30})
 	if err != nil {

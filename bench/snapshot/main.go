@@ -11,7 +11,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -29,6 +28,7 @@ import (
 	"time"
 
 	"github.com/isrproxy/isrproxy/cache"
+	"github.com/isrproxy/isrproxy/internal/benchhtml"
 	"github.com/isrproxy/isrproxy/snapshot"
 )
 
@@ -104,7 +104,7 @@ func fillStore(s *cache.Store, n int) {
 	}
 	var bs [bodies]body
 	for i := range bodies {
-		bs[i].plain, bs[i].gz = html(i)
+		bs[i].plain, bs[i].gz = benchhtml.Gzipped(i)
 	}
 	now := time.Now()
 	for i := range n {
@@ -128,27 +128,6 @@ func fillStore(s *cache.Store, n int) {
 			log.Fatalf("page %d: %v", i, r)
 		}
 	}
-}
-
-func html(i int) (int, []byte) {
-	rng := rand.New(rand.NewPCG(uint64(i), 7))
-	words := strings.Fields("isrproxy revalidate page cache origin the and of editor news article content theme wordpress drupal menu footer header sidebar widget")
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "<!doctype html><html><head><title>Page %d</title></head><body>", i)
-	for b.Len() < 16<<10-64 {
-		fmt.Fprintf(&b, "<p class=\"c%d\">", rng.IntN(50))
-		for range 12 {
-			b.WriteString(words[rng.IntN(len(words))])
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%x</p>\n", rng.Uint32())
-	}
-	b.WriteString("</body></html>")
-	var z bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&z, gzip.DefaultCompression)
-	zw.Write(b.Bytes())
-	zw.Close()
-	return b.Len(), z.Bytes()
 }
 
 // proc is the isrproxy process and its log.
