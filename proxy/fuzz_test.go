@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -164,6 +165,27 @@ func FuzzAcceptsGzip(f *testing.F) {
 			if acceptsGzip([]string{lines + ";q=1"}) {
 				t.Fatalf("acceptsGzip(%q;q=1) = true", lines)
 			}
+		}
+	})
+}
+
+// plainAbsolutePath agrees with net/url on every reference it takes.
+func FuzzPlainAbsolutePath(f *testing.F) {
+	for _, ref := range []string{"/events/42", "/a/b.html", "/", "//x/y", "/a/./b", "/a/../b", "/a b", "/a%20b", "/a?b", "/~u/:x@y;z=1,2"} {
+		f.Add(ref)
+	}
+	base := &url.URL{Scheme: "http", Host: "example.com", Path: "/dir/page", RawQuery: "q=1"}
+	f.Fuzz(func(t *testing.T, ref string) {
+		path, ok := plainAbsolutePath(ref)
+		if !ok {
+			return
+		}
+		u, err := base.Parse(ref)
+		if err != nil {
+			t.Fatalf("plainAbsolutePath(%q) = %q, but net/url refuses it: %v", ref, path, err)
+		}
+		if u.Host != base.Host || u.Scheme != base.Scheme || u.RawQuery != "" || u.EscapedPath() != path {
+			t.Fatalf("plainAbsolutePath(%q) = %q, net/url resolves it to %s", ref, path, u)
 		}
 	})
 }

@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"compress/gzip"
-	"io"
 	"mime"
 	"net/url"
 	"strings"
@@ -20,40 +18,21 @@ import (
 const maxLinks = 500
 
 // links reads the same-host links of a response that is about to be
-// stored: every href and src of an HTML body, and the Location of a
-// redirect, each as the target of the key it names (escaped path plus
-// normalised query), distinct, at most maxLinks. It runs once per stored
-// page, before the body is compressed, never on a hit; a revalidation with
-// linked=1 then finds through them the pages that show a revalidated one
-// (README.md#linked-pages).
-func (b *builder) links(key cache.Key, f *fetched) []string {
+// stored: every href and src of doc, its HTML body (decompressed; nil when
+// it is not HTML), and the Location of a redirect, each as the target of
+// the key it names (escaped path plus normalised query), distinct, at most
+// maxLinks. It runs once per stored page, never on a hit; a revalidation
+// with linked=1 then finds through them the pages that show a revalidated
+// one (README.md#linked-pages).
+func (b *builder) links(key cache.Key, f *fetched, doc []byte) []string {
 	base := &url.URL{Scheme: "http", Host: key.Host, Path: key.Path, RawPath: key.Path, RawQuery: key.Query}
 	l := linkSet{key: key, ignore: b.ignore, keep: b.keep}
 	if loc := f.header.Get("Location"); loc != "" {
 		l.add(base, loc)
 	}
-	if !isHTML(f.header.Get("Content-Type")) || len(f.body) == 0 {
-		return l.list
+	if len(doc) > 0 {
+		l.scan(base, doc)
 	}
-	body := f.body
-	switch enc := strings.ToLower(strings.TrimSpace(f.header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip", "x-gzip":
-		// Decompressed once, here, at store time: the stored body stays
-		// compressed and hits never parse it.
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			return l.list
-		}
-		plain, err := io.ReadAll(io.LimitReader(zr, b.maxPlain))
-		if err != nil {
-			return l.list
-		}
-		body = plain
-	default:
-		return l.list
-	}
-	l.scan(base, body)
 	return l.list
 }
 
@@ -145,18 +124,24 @@ func (l *linkSet) add(base *url.URL, ref string) {
 	if ref == "" || ref[0] == '#' {
 		return
 	}
-	u, err := base.Parse(ref)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return
+	path, query, ok := "", "", false
+	if base.Host == l.key.Host {
+		path, ok = plainAbsolutePath(ref)
 	}
-	if u.Host != l.key.Host && cache.NormalizeHost(u.Host, u.Scheme == "https") != l.key.Host {
-		return
+	if !ok {
+		u, err := base.Parse(ref)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return
+		}
+		if u.Host != l.key.Host && cache.NormalizeHost(u.Host, u.Scheme == "https") != l.key.Host {
+			return
+		}
+		path, query = u.EscapedPath(), u.RawQuery
+		if path == "" {
+			path = "/"
+		}
 	}
-	path := u.EscapedPath()
-	if path == "" {
-		path = "/"
-	}
-	k, err := cache.NewKey(l.key.Host, path, u.RawQuery, l.ignore, l.keep)
+	k, err := cache.NewKey(l.key.Host, path, query, l.ignore, l.keep)
 	if err != nil {
 		return
 	}
@@ -169,4 +154,29 @@ func (l *linkSet) add(base *url.URL, ref string) {
 	}
 	l.seen[target] = struct{}{}
 	l.list = append(l.list, target)
+}
+
+// plainAbsolutePath returns ref as the escaped path it names on the base's
+// own host when ref is a plain absolute path ("/events/42"): no query,
+// fragment, escape, dot segment or empty segment, only bytes that a path
+// keeps as they are. Resolving it with net/url would give the same path
+// for two allocations; most of a page's links are such paths.
+func plainAbsolutePath(ref string) (string, bool) {
+	if len(ref) == 0 || ref[0] != '/' {
+		return "", false
+	}
+	for i := 0; i < len(ref); i++ {
+		c := ref[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '/':
+			if i+1 < len(ref) && (ref[i+1] == '/' || ref[i+1] == '.') {
+				return "", false // "//host", an empty segment, a dot segment
+			}
+		case strings.IndexByte("-._~!$&'()*+,;=:@", c) >= 0:
+		default:
+			return "", false
+		}
+	}
+	return ref, true
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,8 +17,14 @@ import (
 
 func linksOf(t testing.TB, key cache.Key, header http.Header, body string) []string {
 	t.Helper()
-	b := &builder{maxPlain: 1 << 20, ignore: cache.NewMatcher([]string{"utm_*"})}
-	return b.links(key, &fetched{status: 200, header: header, body: []byte(body)})
+	b := &builder{statuses: map[int]bool{200: true, 301: true}, maxPlain: 1 << 20, ignore: cache.NewMatcher([]string{"utm_*"})}
+	status := http.StatusOK
+	if header.Get("Location") != "" {
+		status = http.StatusMovedPermanently
+	}
+	p, reason := b.build(key, &fetched{status: status, header: header, body: []byte(body)}, nil, 1, time.Now())
+	require.Empty(t, reason)
+	return p.Links.Slice()
 }
 
 func TestLinksAreSameHostTargets(t *testing.T) {
@@ -33,8 +40,8 @@ func TestLinksAreSameHostTargets(t *testing.T) {
 <script>var s = '<a href="/not-a-link">';</script>
 </body></html>`
 	got := linksOf(t, key, http.Header{"Content-Type": {"text/html; charset=utf-8"}}, html)
-	assert.Equal(t, []string{"/style.css", "/events/app.js", "/events/42", "/about?a=1&b=2", "/x", "/y", "/z",
-		"/img/%E2%82%AC.png", "/caf%C3%A9%20x"}, got)
+	assert.Equal(t, []string{"/about?a=1&b=2", "/caf%C3%A9%20x", "/events/42", "/events/app.js",
+		"/img/%E2%82%AC.png", "/style.css", "/x", "/y", "/z"}, got)
 }
 
 func TestLinksOfBaseHrefGzipLocationAndOthers(t *testing.T) {
@@ -90,7 +97,7 @@ func BenchmarkLinks16KiB(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if n := len(bl.links(key, f)); n != 101 {
+		if n := len(bl.links(key, f, f.body)); n != 101 {
 			b.Fatalf("%d links", n)
 		}
 	}

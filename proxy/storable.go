@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"slices"
@@ -25,6 +24,7 @@ type builder struct {
 	tagHeaders    []string      // TAG_HEADERS, canonical names
 	ignore        cache.Matcher // IGNORE_QUERY_PARAMS, for the keys links name
 	keep          cache.Matcher // KEEP_QUERY_PARAMS, likewise
+	gunzip        gunzipper     // decompresses gzip bodies once each, pooled
 }
 
 // build returns the page for f, fetched for key with generation gen, and
@@ -39,8 +39,30 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 	for _, name := range b.tagHeaders {
 		h.Del(name)
 	}
+	enc := strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding")))
+	gzipped := enc == "gzip" || enc == "x-gzip"
+	var (
+		plain    *bytes.Buffer // a gzip body decompressed, when its links are read
+		plainLen int64
+		gzipErr  error
+	)
+	html := reason == "" && isHTML(h.Get("Content-Type"))
+	if gzipped {
+		// Decompressed once, here, for its length and its links: the
+		// stored body stays compressed and hits never parse it.
+		plain, plainLen, gzipErr = b.gunzip.decompress(p.Body, b.maxPlain, html)
+		defer b.gunzip.release(plain)
+	}
 	if reason == "" {
-		p.Links = cache.NewLinks(b.links(key, f)) // links.go: read once at store time, before compression
+		var doc []byte // the HTML whose links are read, if any
+		switch {
+		case !html:
+		case enc == "" || enc == "identity":
+			doc = f.body
+		case plain != nil:
+			doc = plain.Bytes()
+		}
+		p.Links = cache.NewLinks(b.links(key, f, doc)) // links.go: read once at store time, before compression
 	}
 
 	p.OriginAge = parseAge(h.Get("Age"))
@@ -60,7 +82,7 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 		}
 	}
 
-	switch enc := strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding"))); enc {
+	switch enc {
 	case "", "identity":
 		// Only a page that will be stored is compressed: an unstorable
 		// answer goes to its one visitor as the origin sent it. A body
@@ -74,7 +96,7 @@ func (b *builder) build(key cache.Key, f *fetched, varyReq http.Header, gen uint
 			}
 		}
 	case "gzip", "x-gzip":
-		n, err := gunzipLen(p.Body, b.maxPlain)
+		n, err := plainLen, gzipErr
 		if err != nil {
 			if reason == "" {
 				reason = "gzip body: " + err.Error()
@@ -220,23 +242,6 @@ func weakenETag(h http.Header) {
 }
 
 var errGzipTooLarge = errors.New("decompresses beyond the limit")
-
-// gunzipLen checks that body is a complete gzip stream and returns its
-// decompressed length, refusing one that decompresses beyond limit.
-func gunzipLen(body []byte, limit int64) (int64, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	n, err := io.Copy(io.Discard, io.LimitReader(zr, limit+1))
-	if err != nil {
-		return 0, err
-	}
-	if n > limit {
-		return 0, errGzipTooLarge
-	}
-	return n, zr.Close()
-}
 
 // maxAge is what an Age too large to represent counts as (RFC 9111 §1.2.2).
 const maxAge = 1 << 31
