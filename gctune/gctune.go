@@ -1,6 +1,9 @@
 // Package gctune keeps the garbage collector's headroom fixed above the live
 // heap: stored pages live for days, and Go's default (collect when the heap
 // has doubled) would keep a second page budget's worth of memory beside them.
+// Once the process goes quiet after a wave of allocation (a warm start, a
+// crawl, a storm of fills), it also hands the garbage and free memory back to
+// the operating system, so that an idle process is the size of its pages.
 package gctune
 
 import (
@@ -30,25 +33,70 @@ func gcPercentFor(live uint64) int {
 	return int(min(max(uint64(gcHeadroom)*100/live, 10), 1000))
 }
 
-// Run sets the GC percentage from the live heap once a second until ctx
-// ends. Start it only when the operator has not set GOGC.
+const (
+	// tick is how often the live heap and the allocation are read.
+	tick = 500 * time.Millisecond
+	// quietBytes is the allocation of one tick under which the process
+	// counts as quiet: a few hundred hits a second, no fills.
+	quietBytes = 1 << 20
+	// trimAfter is the allocation since the last trim that makes the next
+	// quiet tick worth a trim: the headroom has been used twice over, so
+	// garbage and free spans are there to give back. Go would keep them:
+	// its scavenger returns only what lies beyond the heap goal, and an
+	// idle heap is collected every two minutes at most.
+	trimAfter = 2 * gcHeadroom
+)
+
+// trimmer decides when to hand memory back, from the process's total
+// allocation read once a tick.
+type trimmer struct {
+	started  bool
+	last     uint64 // total allocation at the previous tick
+	lastTrim uint64 // total allocation at the last trim
+}
+
+// due reports whether, with total bytes allocated so far, the process has
+// just gone quiet after allocating trimAfter since the last trim.
+func (t *trimmer) due(total uint64) bool {
+	if !t.started {
+		t.started, t.last, t.lastTrim = true, total, total
+		return false
+	}
+	step := total - t.last
+	t.last = total
+	if step >= quietBytes || total-t.lastTrim < trimAfter {
+		return false
+	}
+	t.lastTrim = total
+	return true
+}
+
+// Run sets the GC percentage from the live heap every tick, and trims
+// memory when due, until ctx ends. Start it only when the operator has not
+// set GOGC.
 func Run(ctx context.Context) {
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/allocs:bytes"}}
 	set := -1
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	var trim trimmer
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
 	for {
-		metrics.Read(sample)
-		if sample[0].Value.Kind() == metrics.KindUint64 {
-			if p := gcPercentFor(sample[0].Value.Uint64()); p != set {
+		metrics.Read(samples)
+		if samples[0].Value.Kind() == metrics.KindUint64 {
+			if p := gcPercentFor(samples[0].Value.Uint64()); p != set {
 				debug.SetGCPercent(p)
 				set = p
 			}
 		}
+		if samples[1].Value.Kind() == metrics.KindUint64 && trim.due(samples[1].Value.Uint64()) {
+			// A collection, then every free page back to the system: one
+			// collection's work, spent when nothing else is going on.
+			debug.FreeOSMemory()
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-ticker.C:
 		}
 	}
 }
