@@ -86,18 +86,11 @@ func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// The version is read before the delay, as a CMS reads its database
 	// before it renders: a fetch that started before a bump may return
-	// the old version.
+	// the old version. The page is rendered (and gzipped) first and the
+	// delay counts from the request's start, so the origin answers at
+	// its stated delay, however long rendering takes on a loaded machine.
+	start := time.Now()
 	v := o.version(n)
-	if o.delay > 0 {
-		t := time.NewTimer(o.delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
-	}
-
 	body := page.Render(n, v)
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -106,14 +99,27 @@ func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Version", strconv.Itoa(v))
 	h.Set("Last-Modified", lastModified(v))
 	etag := fmt.Sprintf(`"p%d-v%d`, n, v)
+	gzipped := false
 	if o.gzip {
 		h.Set("Vary", "Accept-Encoding")
 		if page.AcceptsGzip(r.Header.Get("Accept-Encoding")) {
 			body = page.Gzip(body)
 			h.Set("Content-Encoding", "gzip")
 			etag += "-gz"
-			o.gzipped.Add(1)
+			gzipped = true
 		}
+	}
+	if wait := o.delay - time.Since(start); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	if gzipped {
+		o.gzipped.Add(1)
 	}
 	etag += `"`
 	h.Set("ETag", etag)
