@@ -56,19 +56,22 @@ type fastState struct {
 	idleTimeout time.Duration
 	handed      int64        // request heads handed to net/http
 	idle        atomic.Int64 // requests net/http has answered (NoteIdle)
+	parsed      Head         // the head being offered
 }
 
 // offer gives a head to the fast path when net/http is between requests.
 // It reports whether the head was answered; an error ends the connection.
-func (c *conn) offer(head []byte) (bool, error) {
+func (c *conn) offer(head string) (bool, error) {
 	if c.fast == nil || c.w == nil || c.out.Len() > 0 || c.handed != c.idle.Load() {
 		return false, nil
 	}
-	h, ok := ParseHead(head)
-	if !ok {
+	var ok bool
+	if c.parsed, ok = ParseHead(head); !ok {
 		return false, nil
 	}
-	answered, err := c.fast.ServeFast(&h, c.w)
+	// The connection's own Head: one that ServeFast's interface call would
+	// make escape would cost an allocation a request.
+	answered, err := c.fast.ServeFast(&c.parsed, c.w)
 	if answered && err == nil && c.idleTimeout > 0 {
 		// net/http would now wait for the next request under its idle
 		// timeout, not under what is left of the deadline it set before.

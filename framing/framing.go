@@ -24,6 +24,10 @@ const MaxHeaderBytes = 64 << 10
 // rescanned cheaply.
 const maxHead = MaxHeaderBytes + 8<<10
 
+// maxKeptHead is the largest head buffer a connection keeps for its next
+// request; a larger one, from an unusual head, is let go.
+const maxKeptHead = 16 << 10
+
 // rejected replaces a malformed head: a request line net/http refuses with
 // 400 Bad Request, after which it closes the connection.
 const rejected = "INVALID\r\n\r\n"
@@ -121,9 +125,16 @@ func (c *conn) feed(data []byte) {
 				}
 				return
 			}
-			head, rest := c.head[:end], bytes.Clone(c.head[end:])
-			c.head = nil
-			v := check(head)
+			// The head's bytes are read below before anything is appended
+			// to c.head again; then rest, fed next, moves to its front
+			// (append copies as memmove does), so one buffer serves every
+			// head of a keep-alive connection.
+			head, rest := c.head[:end], c.head[end:]
+			if c.head = c.head[:0]; cap(c.head) > maxKeptHead {
+				c.head = nil
+			}
+			text := string(head) // the one copy: check and the fast path read it
+			v := check(text)
 			switch {
 			case v.bad != "":
 				c.out.WriteString(rejected)
@@ -134,7 +145,7 @@ func (c *conn) feed(data []byte) {
 			case v.length > 0:
 				c.state, c.remaining = inBody, v.length
 			default:
-				answered, err := c.offer(head)
+				answered, err := c.offer(text)
 				if err != nil {
 					c.state, c.err = dead, err
 					return
@@ -181,8 +192,8 @@ type verdict struct {
 }
 
 // check judges one request head, ending with its empty line.
-func check(head []byte) verdict {
-	s := strings.TrimLeft(string(head), "\r\n")
+func check(head string) verdict {
+	s := strings.TrimLeft(head, "\r\n")
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '\n':
@@ -197,13 +208,17 @@ func check(head []byte) verdict {
 			return verdict{bad: "NUL"}
 		}
 	}
-	lines := strings.Split(strings.TrimSuffix(s, "\r\n\r\n"), "\r\n")
-	if bad := checkRequestLine(lines[0]); bad != "" {
+	// The lines between CRLFs, as strings.Split would give them, without
+	// the slice.
+	requestLine, rest, more := strings.Cut(strings.TrimSuffix(s, "\r\n\r\n"), "\r\n")
+	if bad := checkRequestLine(requestLine); bad != "" {
 		return verdict{bad: bad}
 	}
 	var v verdict
 	lengths, encodings := 0, 0
-	for _, line := range lines[1:] {
+	for more {
+		var line string
+		line, rest, more = strings.Cut(rest, "\r\n")
 		if line == "" || line[0] == ' ' || line[0] == '\t' {
 			return verdict{bad: "folded or empty header line"}
 		}
@@ -237,7 +252,7 @@ func check(head []byte) verdict {
 		return verdict{bad: "repeated Transfer-Encoding"}
 	case lengths > 0 && encodings > 0:
 		return verdict{bad: "Content-Length with Transfer-Encoding"}
-	case encodings > 0 && strings.HasSuffix(lines[0], "HTTP/1.0"):
+	case encodings > 0 && strings.HasSuffix(requestLine, "HTTP/1.0"):
 		return verdict{bad: "Transfer-Encoding in HTTP/1.0"}
 	}
 	return v

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -45,7 +46,7 @@ func TestCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			end := headEnd([]byte(tt.head))
 			require.Equal(t, len(tt.head), end, "head end")
-			v := check([]byte(tt.head))
+			v := check(tt.head)
 			assert.Equal(t, tt.bad, v.bad != "", "verdict %q", v.bad)
 			if !tt.bad {
 				assert.Equal(t, tt.length, v.length)
@@ -105,4 +106,46 @@ func TestUnendingHeadIsNotGatheredWithoutBound(t *testing.T) {
 	}
 	assert.LessOrEqual(t, peak, 2*maxHead, "the head buffer grew to %d bytes", peak)
 	assert.Equal(t, raw, c.state)
+}
+
+// TestPipelinedRequestsPassUnchangedWhateverTheSplit: however a stream of
+// pipelined requests (heads, a body, a leading empty line) arrives in
+// pieces, what the checker passes on is the stream itself. The bytes after
+// one head are fed back through the buffer that held it, which is reused
+// for the next head.
+func TestPipelinedRequestsPassUnchangedWhateverTheSplit(t *testing.T) {
+	stream := "GET /a HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world" +
+		"GET /c?d=e HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n" +
+		"\r\nGET /f HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"GET /g HTTP/1.1\r\nHost: x\r\nX-Long: " + strings.Repeat("y", 5000) + "\r\n\r\n"
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 500 {
+		c := &conn{}
+		var out bytes.Buffer
+		for rest := stream; rest != ""; {
+			n := 1 + rng.IntN(len(rest))
+			c.feed([]byte(rest[:n]))
+			rest = rest[n:]
+			out.Write(c.out.Bytes())
+			c.out.Reset()
+		}
+		require.Equal(t, stream, out.String(), "round %d", round)
+	}
+}
+
+// TestKeepAliveHeadsReuseOneBuffer: the heads of a keep-alive connection
+// are gathered in one buffer and checked without splitting them into
+// lines: a head costs one allocation (the copy the checks and the fast
+// path read), not one per step.
+func TestKeepAliveHeadsReuseOneBuffer(t *testing.T) {
+	c := &conn{}
+	req := []byte("GET /page HTTP/1.1\r\nHost: example.com\r\nAccept-Encoding: gzip\r\n\r\n")
+	c.feed(req)
+	c.out.Reset()
+	allocs := testing.AllocsPerRun(100, func() {
+		c.feed(req)
+		c.out.Reset()
+	})
+	assert.LessOrEqual(t, allocs, 1.0)
 }

@@ -50,12 +50,12 @@ var refusedHeaders = map[string]bool{
 // Accept-Encoding, Connection other than keep-alive, any header of
 // refusedHeaders, bytes outside printable ASCII in a value, leading empty
 // lines (net/http refuses them but after a POST), or a head over 8 KiB.
-func ParseHead(head []byte) (Head, bool) {
+func ParseHead(head string) (Head, bool) {
 	var h Head
-	if len(head) > maxFastHead || len(head) < 4 || string(head[len(head)-4:]) != "\r\n\r\n" {
+	if len(head) > maxFastHead || !strings.HasSuffix(head, "\r\n\r\n") {
 		return h, false
 	}
-	s := string(head[:len(head)-2]) // every line, each ending in CRLF
+	s := head[:len(head)-2] // every line, each ending in CRLF
 	line, s, ok := nextLine(s)
 	if !ok || !parseRequestLine(line, &h) {
 		return h, false
