@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
+	"unsafe"
 
 	"github.com/dgraph-io/ristretto/v2"
 )
@@ -17,7 +19,8 @@ import (
 // *Decompressed keeps nothing.
 type Decompressed struct {
 	rc      *ristretto.Cache[string, []byte]
-	maxItem int64 // largest body kept
+	maxItem int64     // largest body kept
+	keys    sync.Pool // *[]byte: room to build a lookup key in
 }
 
 // NewDecompressed builds a Decompressed within budget bytes; a page whose
@@ -32,7 +35,9 @@ func NewDecompressed(budget int64) (*Decompressed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: decompressed bodies: %w", err)
 	}
-	return &Decompressed{rc: rc, maxItem: budget / 8}, nil
+	d := &Decompressed{rc: rc, maxItem: budget / 8}
+	d.keys.New = func() any { b := make([]byte, 0, 256); return &b }
+	return d, nil
 }
 
 // Body returns p's decompressed body, or nil: decompress while writing.
@@ -41,8 +46,11 @@ func (d *Decompressed) Body(p *Page) []byte {
 	if d == nil || p.PlainLen > d.maxItem {
 		return nil
 	}
-	key := p.Key.String() + "\x00" + p.VariantID() + strconv.FormatUint(p.Gen, 10)
-	if body, ok := d.rc.Get(key); ok {
+	kb := d.keys.Get().(*[]byte)
+	defer d.keys.Put(kb)
+	key := plainKey((*kb)[:0], p)
+	*kb = key
+	if body, ok := d.get(key); ok {
 		return body
 	}
 	if p.NotePlainHit() < 2 {
@@ -57,8 +65,18 @@ func (d *Decompressed) Body(p *Page) []byte {
 		return nil
 	}
 	body := buf.Bytes()
-	d.rc.Set(key, body, int64(len(body))+int64(len(key))+64)
+	d.rc.Set(string(key), body, int64(len(body))+int64(len(key))+64)
 	return body
+}
+
+// plainKey appends the key of p's decompressed copy to b: p's key, its
+// variant and its generation, so that a replaced page never finds the
+// copy of the page it replaced.
+func plainKey(b []byte, p *Page) []byte {
+	b = p.Key.Append(b)
+	b = append(b, 0)
+	b = p.AppendVariantID(b)
+	return strconv.AppendUint(b, p.Gen, 10)
 }
 
 // Close stops ristretto's goroutines.
@@ -75,6 +93,15 @@ func (d *Decompressed) Peek(p *Page) []byte {
 	if d == nil || p.PlainLen > d.maxItem {
 		return nil
 	}
-	body, _ := d.rc.Get(p.Key.String() + "\x00" + p.VariantID() + strconv.FormatUint(p.Gen, 10))
+	kb := d.keys.Get().(*[]byte)
+	defer d.keys.Put(kb)
+	*kb = plainKey((*kb)[:0], p)
+	body, _ := d.get(*kb)
 	return body
+}
+
+// get looks up the copy under key without making a string of it:
+// ristretto reads a key only to hash it.
+func (d *Decompressed) get(key []byte) ([]byte, bool) {
+	return d.rc.Get(unsafe.String(unsafe.SliceData(key), len(key)))
 }

@@ -48,6 +48,18 @@ func (k Key) String() string {
 	return k.Host + k.Path + "?" + k.Query
 }
 
+// Append appends the string form of k (see String) to b: a caller that
+// keeps b can look a key up ([Store.GetBytes]) without allocating.
+func (k Key) Append(b []byte) []byte {
+	b = append(b, k.Host...)
+	b = append(b, k.Path...)
+	if k.Query != "" {
+		b = append(b, '?')
+		b = append(b, k.Query...)
+	}
+	return b
+}
+
 // Target is the path plus "?query" that the origin receives for k.
 func (k Key) Target() string {
 	if k.Query == "" {

@@ -153,17 +153,22 @@ func (p *Page) VariantID() string {
 		}
 		return ""
 	}
-	var b strings.Builder
+	return string(p.AppendVariantID(make([]byte, 0, 64)))
+}
+
+// AppendVariantID appends p.VariantID() to b, for a caller that builds a
+// lookup key without allocating.
+func (p *Page) AppendVariantID(b []byte) []byte {
 	if p.HTTPS {
-		b.WriteString("https\n")
+		b = append(b, "https\n"...)
 	}
 	for i, name := range p.Vary {
-		b.WriteString(name)
-		b.WriteByte('=')
-		b.WriteString(p.VaryValues[i])
-		b.WriteByte('\n')
+		b = append(b, name...)
+		b = append(b, '=')
+		b = append(b, p.VaryValues[i]...)
+		b = append(b, '\n')
 	}
-	return b.String()
+	return b
 }
 
 // Matches reports whether a request over https (or not) with header h

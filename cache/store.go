@@ -9,6 +9,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/dgraph-io/ristretto/v2"
 )
@@ -76,6 +77,7 @@ type Store struct {
 	gen      atomic.Uint64 // last generation handed out
 	seed     maphash.Seed
 	locks    [256]sync.Mutex // serialise Put and Delete per key (by hash)
+	keys     sync.Pool       // *[]byte: room to build a key's string form in
 }
 
 // New builds a Store.
@@ -84,6 +86,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("cache: MaxBytes must be positive, got %d", cfg.MaxBytes)
 	}
 	s := &Store{maxBytes: cfg.MaxBytes, onEvict: cfg.OnEvict, index: newIndex(), seed: maphash.MakeSeed()}
+	s.keys.New = func() any { b := make([]byte, 0, 128); return &b }
 	// About ten counters per page that may be stored (ristretto's advice:
 	// 10x the number of items), counting 8 KiB a page: a gzip-stored page
 	// of 16-40 KiB of HTML costs 5-10 KiB with its headers and overhead.
@@ -131,7 +134,16 @@ func New(cfg Config) (*Store, error) {
 func (s *Store) NextGen() uint64 { return s.gen.Add(1) }
 
 // Get returns the entry stored under key, or nil.
-func (s *Store) Get(key Key) *Entry { return s.get(key.String()) }
+func (s *Store) Get(key Key) *Entry {
+	// The key's string form is built in pooled room and looked up through
+	// a view of it: a hit allocates nothing. ristretto reads a key only to
+	// hash it, and keeps the hashes, never the key.
+	kb := s.keys.Get().(*[]byte)
+	*kb = key.Append((*kb)[:0])
+	e := s.get(unsafe.String(unsafe.SliceData(*kb), len(*kb)))
+	s.keys.Put(kb)
+	return e
+}
 
 // get returns the entry stored under the string form of a key, or nil.
 func (s *Store) get(key string) *Entry {

@@ -200,3 +200,19 @@ func keyStrings(keys []Key) []string {
 	}
 	return out
 }
+
+// TestGetAllocatesNothing: a lookup builds the key's string form in pooled
+// room, so a hit allocates nothing; keys with and without a query, and a
+// miss, find what they should.
+func TestGetAllocatesNothing(t *testing.T) {
+	s := newStore(t, 1<<20)
+	p := page(s, "/a", "v1")
+	p.Key.Query = "b=1"
+	require.Equal(t, Stored, s.Put(p))
+	require.Equal(t, Stored, s.Put(page(s, "/a", "v0")))
+	withQuery, without, missing := p.Key, Key{Host: "example.com", Path: "/a"}, Key{Host: "example.com", Path: "/a", Query: "b=2"}
+	assert.Zero(t, testing.AllocsPerRun(100, func() { s.Get(withQuery) }))
+	assert.Equal(t, "v1", string(s.Get(withQuery).Variants[0].Body))
+	assert.Equal(t, "v0", string(s.Get(without).Variants[0].Body))
+	assert.Nil(t, s.Get(missing))
+}

@@ -197,7 +197,8 @@ func appendAnswer(b []byte, status int, text string, hdr cache.Fields, age []str
 		case "Date":
 			haveDate = true
 		case "Content-Length":
-			if len(f.Values) != 1 || f.Values[0] != strconv.Itoa(bodyLen) {
+			var digits [20]byte
+			if len(f.Values) != 1 || f.Values[0] != string(strconv.AppendInt(digits[:0], int64(bodyLen), 10)) {
 				return b, false
 			}
 			haveLength = true
