@@ -7,7 +7,8 @@
 #
 # Knobs (environment): ROUNDS, DURATION, CONNS, THREADS, ORIGIN_DELAY,
 # SYSTEMS, MEM_PAGES, STORM_PAGES, BURST_N, REVALIDATE_CONCURRENCY,
-# BASE_PORT, MAX_TIME, KEEP_TMP, RESULTS_DIR. See bench/README.md.
+# PACED_ROUNDS, PACED_DURATION, PACE_MS, BASE_PORT, MAX_TIME, KEEP_TMP,
+# RESULTS_DIR. See bench/README.md.
 #
 # It installs its Debian packages (nginx, varnish, wrk, gnuplot-nox) when
 # they are missing, builds the origin, the ceiling, the tools and isrproxy,
@@ -26,6 +27,8 @@ if [[ $QUICK == 1 ]]; then
     DURATION=${DURATION:-2s}
     MEM_PAGES=${MEM_PAGES:-2000}
     STORM_PAGES=${STORM_PAGES:-200}
+    PACED_ROUNDS=${PACED_ROUNDS:-1}
+    PACED_DURATION=${PACED_DURATION:-2s}
 fi
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5s}
@@ -37,6 +40,13 @@ MEM_PAGES=${MEM_PAGES:-10000}
 STORM_PAGES=${STORM_PAGES:-1000}
 BURST_N=${BURST_N:-200}
 REVALIDATE_CONCURRENCY=${REVALIDATE_CONCURRENCY:-4}
+# The tail at equal load: every connection waits PACE_MS after each answer,
+# so each system gets the same offered rate (64 connections, 8 ms: about
+# 7,500 r/s, below every system's saturation), and the p99 is the server's
+# own rather than the share of the two cores it leaves to wrk.
+PACED_ROUNDS=${PACED_ROUNDS:-3}
+PACED_DURATION=${PACED_DURATION:-3s}
+PACE_MS=${PACE_MS:-8}
 BASE_PORT=${BASE_PORT:-18100}
 MAX_TIME=${MAX_TIME:-2400}
 KEEP_TMP=${KEEP_TMP:-0}
@@ -325,22 +335,40 @@ for s in $CACHES; do
 done
 
 # --- throughput scenarios -----------------------------------------------------------
-run_wrk() { # run_wrk SCENARIO SYSTEM ROUND -> appends a record
-    local scen=$1 s=$2 r=$3 url args=() out pages=0
+pids_of() { # pids_of SYSTEM -> the processes that serve its requests
+    case $1 in
+        varnish | nginx) echo "${PID[$1]}" $(children "${PID[$1]}") ;;
+        *) echo "${PID[$1]}" ;;
+    esac
+}
+cpu_ticks() { # cpu_ticks SYSTEM -> utime + stime of its processes, in clock ticks
+    local t=0 p v
+    for p in $(pids_of "$1"); do
+        v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+        t=$((t + v))
+    done
+    echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+
+run_wrk() { # run_wrk KIND SCENARIO SYSTEM ROUND -> appends a record
+    local kind=$1 scen=$2 s=$3 r=$4 url args=() out pages=0 pace=0 dur=$DURATION before
     case $scen in
         hot-*) url="${URL[$s]}$HOT_PAGE" ;;
         uniform-*) url="${URL[$s]}/"; pages=$STORED_PAGES ;;
     esac
     [[ $scen == *-browser ]] && args+=(-H "Accept-Encoding: $BROWSER_AE")
-    out=$(cd "$HERE/wrk" && BENCH_PAGES=$pages timeout $(($(ceil "$(secs "$DURATION")") + 30)) \
-        wrk -t "$THREADS" -c "$CONNS" -d "$DURATION" --timeout 5s -s bench.lua "${args[@]}" "$url" |
+    [[ $kind == paced ]] && pace=$PACE_MS dur=$PACED_DURATION
+    before=$(cpu_ticks "$s")
+    out=$(cd "$HERE/wrk" && BENCH_PAGES=$pages BENCH_PACE_MS=$pace timeout $(($(ceil "$(secs "$dur")") + 30)) \
+        wrk -t "$THREADS" -c "$CONNS" -d "$dur" --timeout 5s -s bench.lua "${args[@]}" "$url" |
         grep '^{"requests"' || true)
     if [[ -z $out ]]; then
         warn "wrk gave no result for $scen on $s"
         return
     fi
-    record "{\"kind\":\"wrk\",\"scenario\":\"$scen\",\"system\":\"$s\",\"round\":$r,\"wrk\":$out}"
-    printf '  %-17s %-9s round %d  %s r/s  p99 %s us\n' "$scen" "$s" "$r" \
+    record "{\"kind\":\"$kind\",\"scenario\":\"$scen\",\"system\":\"$s\",\"round\":$r,\"cpu_ticks\":$(($(cpu_ticks "$s") - before)),\"hz\":$HZ,\"wrk\":$out}"
+    printf '  %-6s %-17s %-9s round %d  %s r/s  p99 %s us\n' "$kind" "$scen" "$s" "$r" \
         "$(sed 's/.*"rps":\([0-9.]*\).*/\1/' <<<"$out")" "$(sed 's/.*"p99_us":\([0-9]*\).*/\1/' <<<"$out")" >&2
 }
 
@@ -348,7 +376,17 @@ for scen in hot-identity hot-browser uniform-identity uniform-browser; do
     log "scenario $scen: $ROUNDS rounds of $DURATION, $CONNS connections"
     for ((r = 1; r <= ROUNDS; r++)); do
         for s in $(rotated "$r"); do
-            run_wrk "$scen" "$s" "$r"
+            run_wrk wrk "$scen" "$s" "$r"
+            sleep 0.5
+        done
+    done
+done
+
+for scen in hot-identity hot-browser uniform-identity uniform-browser; do
+    log "scenario $scen at equal load: $PACED_ROUNDS rounds of $PACED_DURATION, $CONNS connections, $PACE_MS ms between an answer and the next request"
+    for ((r = 1; r <= PACED_ROUNDS; r++)); do
+        for s in $(rotated "$r"); do
+            run_wrk paced "$scen" "$s" "$r"
             sleep 0.5
         done
     done
@@ -409,7 +447,7 @@ meta=$(
     cat <<EOF
 {"date":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","machine":{"cpu":"${cpu//\"/}","cores":$(nproc),"mem_mib":$(awk '/MemTotal/{print int($2/1024)}' /proc/meminfo),"kernel":"$(uname -r)"},
 "versions":{"go":"$(go env GOVERSION)","nginx":"$(nginx -v 2>&1 | sed 's/.*\///')","varnish":"$(varnishd -V 2>&1 | head -1 | sed 's/.*(\(varnish-[^ ]*\).*/\1/')","wrk":"$(wrk -v 2>&1 | head -1 | awk '{print $2}')","isrproxy":"${ISR_COMMIT}"},
-"knobs":{"quick":$QUICK,"rounds":$ROUNDS,"duration":"$DURATION","conns":$CONNS,"threads":$THREADS,"origin_delay":"$ORIGIN_DELAY","stored_pages":$STORED_PAGES,"mem_pages":$MEM_PAGES,"storm_pages":$STORM_PAGES,"burst_n":$BURST_N,"revalidate_concurrency":$REVALIDATE_CONCURRENCY},
+"knobs":{"quick":$QUICK,"rounds":$ROUNDS,"duration":"$DURATION","conns":$CONNS,"threads":$THREADS,"paced_rounds":$PACED_ROUNDS,"paced_duration":"$PACED_DURATION","pace_ms":$PACE_MS,"origin_delay":"$ORIGIN_DELAY","stored_pages":$STORED_PAGES,"mem_pages":$MEM_PAGES,"storm_pages":$STORM_PAGES,"burst_n":$BURST_N,"revalidate_concurrency":$REVALIDATE_CONCURRENCY},
 "systems":"$SYSTEMS"}
 EOF
 )

@@ -2,10 +2,13 @@
 --
 -- BENCH_PAGES=N (N > 0): each request asks for a random page among
 -- /page/BENCH_FIRST … /page/BENCH_FIRST+N-1 (uniform); otherwise wrk's own
--- URL path is used (one hot page). At the end, one JSON line with
--- requests/s, errors and latency percentiles (microseconds).
+-- URL path is used (one hot page). BENCH_PACE_MS=M (M > 0): each
+-- connection waits M ms after an answer before its next request. At the
+-- end, one JSON line with requests/s, errors and latency percentiles
+-- (microseconds).
 
 local pages = tonumber(os.getenv("BENCH_PAGES") or "") or 0
+local pace = tonumber(os.getenv("BENCH_PACE_MS") or "") or 0
 local first = tonumber(os.getenv("BENCH_FIRST") or "") or 0
 local threads = 0
 
@@ -23,6 +26,14 @@ end
 if pages > 0 then
   function request()
     return wrk.format(nil, "/page/" .. (first + math.random(0, pages - 1)))
+  end
+end
+
+if pace > 0 then
+  -- Each connection waits this long after an answer before its next
+  -- request: the same offered rate for every system.
+  function delay()
+    return pace
   end
 end
 
