@@ -324,6 +324,7 @@ for s in $CACHES; do
     log "memory: $s stores $MEM_PAGES new pages (browser clients)"
     store_before=0
     [[ $s == isrproxy ]] && store_before=$(metric isrproxy_cache_bytes)
+    sleep 2 # both readings of a process idle for 2 s: garbage left by the checks counts in neither
     before=$(mem_bytes "$s")
     out=$(timeout 600 "$BIN/fill" -url "${URL[$s]}" -from 600000 -count "$MEM_PAGES" -conc 64 -ae "$BROWSER_AE") || warn "memory fill failed on $s"
     sleep 2
