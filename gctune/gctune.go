@@ -37,8 +37,14 @@ const (
 	// tick is how often the live heap and the allocation are read.
 	tick = 500 * time.Millisecond
 	// quietBytes is the allocation of one tick under which the process
-	// counts as quiet: a few hundred hits a second, no fills.
+	// may count as quiet: no fills.
 	quietBytes = 1 << 20
+	// quietCPU is the CPU time (user and system) of one tick under which
+	// the process may count as quiet: 2 % of a core, a few hundred hits a
+	// second at most. A hit allocates next to nothing, so allocation alone
+	// would call a process answering 10,000 hits a second quiet, and the
+	// trim's collection would land in the middle of its traffic.
+	quietCPU = tick / 50
 	// trimAfter is the allocation since the last trim that makes the next
 	// quiet tick worth a trim: the headroom has been used twice over, so
 	// garbage and free spans are there to give back. Go would keep them:
@@ -48,23 +54,25 @@ const (
 )
 
 // trimmer decides when to hand memory back, from the process's total
-// allocation read once a tick.
+// allocation and CPU time read once a tick.
 type trimmer struct {
 	started  bool
-	last     uint64 // total allocation at the previous tick
-	lastTrim uint64 // total allocation at the last trim
+	last     uint64        // total allocation at the previous tick
+	lastCPU  time.Duration // CPU time at the previous tick
+	lastTrim uint64        // total allocation at the last trim
 }
 
-// due reports whether, with total bytes allocated so far, the process has
-// just gone quiet after allocating trimAfter since the last trim.
-func (t *trimmer) due(total uint64) bool {
+// due reports whether, with total bytes allocated and cpu time spent so
+// far, the process has just gone quiet (allocated and worked little in the
+// last tick) after allocating trimAfter since the last trim.
+func (t *trimmer) due(total uint64, cpu time.Duration) bool {
 	if !t.started {
-		t.started, t.last, t.lastTrim = true, total, total
+		t.started, t.last, t.lastCPU, t.lastTrim = true, total, cpu, total
 		return false
 	}
-	step := total - t.last
-	t.last = total
-	if step >= quietBytes || total-t.lastTrim < trimAfter {
+	step, busy := total-t.last, cpu-t.lastCPU
+	t.last, t.lastCPU = total, cpu
+	if step >= quietBytes || busy >= quietCPU || total-t.lastTrim < trimAfter {
 		return false
 	}
 	t.lastTrim = total
@@ -88,7 +96,7 @@ func Run(ctx context.Context) {
 				set = p
 			}
 		}
-		if samples[1].Value.Kind() == metrics.KindUint64 && trim.due(samples[1].Value.Uint64()) {
+		if samples[1].Value.Kind() == metrics.KindUint64 && trim.due(samples[1].Value.Uint64(), processCPU()) {
 			// A collection, then every free page back to the system: one
 			// collection's work, spent when nothing else is going on.
 			debug.FreeOSMemory()
