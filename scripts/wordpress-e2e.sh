@@ -179,6 +179,11 @@ start_proxy() {
 start_proxy
 
 php "$tmp/install.php"
+# WordPress finishes a theme switch on its next load (the new theme's widgets and
+# sidebars are written then): a site-wide change, which the plugin answers with a soft
+# revalidation of the whole host. Let that load happen now, while nothing is stored, as
+# a real site's first visit would, and not in the middle of the post's publication.
+state=$(php "$tmp/state.php")
 read -r post_id post_path cat_path < <(php "$tmp/post.php")
 echo "post $post_id at $post_path, category archive $cat_path"
 state=$(php "$tmp/state.php")
