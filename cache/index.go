@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"hash/maphash"
 	"sort"
 	"strings"
 	"sync"
@@ -15,11 +16,12 @@ type index struct {
 	mu     sync.Mutex                     // guards the fields below
 	byKey  map[string]indexed             // key -> what was recorded for it
 	byHost map[string]map[string]struct{} // host -> keys
-	byTag  map[string]postings            // host -> tag -> ids of keys
-	byLink map[string]postings            // host -> linked target -> ids of the keys of the pages linking to it
+	byTag  map[string]postings[string]    // host -> tag -> ids of keys
+	byLink map[string]postings[uint64]    // host -> hash of a linked target -> ids of the keys of the pages linking to it
 	keyOf  []string                       // id -> key ("" when free)
 	free   []uint32                       // ids to hand out again
 	bytes  int64                          // sum of recorded costs
+	seed   maphash.Seed                   // of the link targets' hashes
 }
 
 // indexed is what the index holds of a key: the entry it recorded (whose
@@ -34,8 +36,9 @@ func newIndex() *index {
 	return &index{
 		byKey:  make(map[string]indexed),
 		byHost: make(map[string]map[string]struct{}),
-		byTag:  make(map[string]postings),
-		byLink: make(map[string]postings),
+		byTag:  make(map[string]postings[string]),
+		byLink: make(map[string]postings[uint64]),
+		seed:   maphash.MakeSeed(),
 	}
 }
 
@@ -60,7 +63,7 @@ func (x *index) add(e *Entry) {
 	if l := e.Links(); l != "" {
 		links := of(x.byLink, e.Key.Host)
 		for l := range l.All() {
-			links.add(l, rec.id, space)
+			links.add(x.linkHash(l), rec.id, space)
 		}
 	}
 	x.bytes += e.cost
@@ -90,7 +93,7 @@ func (x *index) removeLocked(key string, rec indexed) {
 	}
 	if links := x.byLink[rec.e.Key.Host]; links != nil {
 		for l := range rec.e.Links().All() {
-			links.remove(l, rec.id, space)
+			links.remove(x.linkHash(l), rec.id, space)
 		}
 		if len(links) == 0 {
 			delete(x.byLink, rec.e.Key.Host)
@@ -113,11 +116,18 @@ func (x *index) newID(key string) uint32 {
 	return uint32(len(x.keyOf) - 1)
 }
 
+// linkHash is what byLink lists a link target under: its 64-bit hash, not
+// the string. Most targets are named by one page, and a string key of its
+// own cost each of them more than its ids. Two targets with one hash (one
+// chance in 2^64 for a pair) would only make linked=1 revalidate the pages
+// linking to both: more refetches, never fewer.
+func (x *index) linkHash(target string) uint64 { return maphash.String(x.seed, target) }
+
 // of returns host's postings in m, adding them when there are none.
-func of(m map[string]postings, host string) postings {
+func of[K comparable](m map[string]postings[K], host string) postings[K] {
 	p := m[host]
 	if p == nil {
-		p = make(postings)
+		p = make(postings[K])
 		m[host] = p
 	}
 	return p
@@ -125,7 +135,7 @@ func of(m map[string]postings, host string) postings {
 
 // keysOfIDs returns the keys listed under name in host's postings of m,
 // sorted. The caller holds x.mu.
-func (x *index) keysOfIDs(m map[string]postings, host, name string) []Key {
+func keysOfIDs[K comparable](x *index, m map[string]postings[K], host string, name K) []Key {
 	var names []string
 	m[host].each(name, func(id uint32) { names = append(names, x.keyOf[id]) })
 	sort.Strings(names)
@@ -140,7 +150,7 @@ func (x *index) keysOfIDs(m map[string]postings, host, name string) []Key {
 func (x *index) byTagKeys(host, tag string) []Key {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.keysOfIDs(x.byTag, host, tag)
+	return keysOfIDs(x, x.byTag, host, tag)
 }
 
 // byPrefixKeys returns the keys of host's pages whose path starts with prefix, sorted.

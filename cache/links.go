@@ -121,5 +121,5 @@ func (s *Store) KeysOfHost(host string) []Key {
 func (s *Store) KeysLinkingTo(host, target string) []Key {
 	s.index.mu.Lock()
 	defer s.index.mu.Unlock()
-	return s.index.keysOfIDs(s.index.byLink, host, target)
+	return keysOfIDs(s.index, s.index.byLink, host, s.index.linkHash(target))
 }

@@ -5,7 +5,7 @@ import (
 	"slices"
 )
 
-// postings maps a name (a tag, or a link target, of one host) to the ids
+// postings maps a name (a tag, or the hash of a link target, of one host) to the ids
 // of the stored keys that carry it. An id is 4 bytes where a key string in
 // a set costs about 30: pages link to some fifty targets each, so the
 // reverse index of links would otherwise cost more than the gzip body of a
@@ -16,7 +16,7 @@ import (
 //   - a bitmap over the id space, once dense (a menu's targets are named
 //     by nearly every page): one bit per stored key instead of 8 bytes
 //     per id in a set, turned back into a set when it thins out.
-type postings map[string]posting
+type postings[K comparable] map[K]posting
 
 // posting is one name's ids: the only one inline, else a set of them.
 type posting struct {
@@ -44,7 +44,7 @@ const (
 
 // add lists id under name (once, however often it is added); space is the size of the id space (every id is
 // below it).
-func (m postings) add(name string, id uint32, space int) {
+func (m postings[K]) add(name K, id uint32, space int) {
 	p, ok := m[name]
 	if !ok {
 		m[name] = posting{one: id}
@@ -60,7 +60,7 @@ func (m postings) add(name string, id uint32, space int) {
 }
 
 // remove drops id from name's list; space is as for add.
-func (m postings) remove(name string, id uint32, space int) {
+func (m postings[K]) remove(name K, id uint32, space int) {
 	p, ok := m[name]
 	switch {
 	case !ok:
@@ -79,7 +79,7 @@ func (m postings) remove(name string, id uint32, space int) {
 }
 
 // each calls fn with every id listed under name.
-func (m postings) each(name string, fn func(uint32)) {
+func (m postings[K]) each(name K, fn func(uint32)) {
 	p, ok := m[name]
 	switch {
 	case !ok:

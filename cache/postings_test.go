@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func ids(m postings, name string) []uint32 {
+func ids(m postings[string], name string) []uint32 {
 	var out []uint32
 	m.each(name, func(id uint32) { out = append(out, id) })
 	slices.Sort(out)
@@ -21,7 +21,7 @@ func ids(m postings, name string) []uint32 {
 // bitmap and back); an emptied name leaves the map.
 func TestPostingsThroughEveryForm(t *testing.T) {
 	const space = 2000
-	m := postings{}
+	m := postings[string]{}
 	var want []uint32
 	for id := range uint32(space) {
 		m.add("menu", id, space)
@@ -55,7 +55,7 @@ func TestPostingsThroughEveryForm(t *testing.T) {
 // Random adds and removes agree with a plain set at every step.
 func TestPostingsAgreeWithASet(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	m := postings{}
+	m := postings[string]{}
 	ref := map[string]map[uint32]bool{}
 	names := []string{"a", "b", "c"}
 	for step := range 20000 {
