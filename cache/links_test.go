@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -65,4 +66,18 @@ func FuzzLinksAll(f *testing.F) {
 		}
 		_ = Links(s).Len()
 	})
+}
+
+// A page's links take the bytes they need and no more: the string lives as
+// long as the page.
+func TestNewLinksIsSizedExactly(t *testing.T) {
+	var targets []string
+	for i := range 50 {
+		targets = append(targets, fmt.Sprintf("/page/%d", 600000+i*37))
+	}
+	l := NewLinks(targets)
+	var got int
+	allocs := testing.AllocsPerRun(10, func() { got = len(NewLinks(targets)) })
+	assert.Equal(t, len(l), got)
+	assert.LessOrEqual(t, allocs, 2.0, "the sorted copy and the string, nothing grown twice")
 }
