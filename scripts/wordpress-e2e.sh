@@ -22,6 +22,11 @@ pids=()
 cleanup() {
   local status=$?
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    # php -S with PHP_CLI_SERVER_WORKERS forks its workers, which outlive
+    # their parent: stop them too, each by its PID.
+    for child in $(ps -o pid= --ppid "${pids[i]}" 2>/dev/null); do
+      kill "$child" 2>/dev/null || true
+    done
     kill "${pids[i]}" 2>/dev/null || true
     wait "${pids[i]}" 2>/dev/null || true
   done
