@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"sync"
-	"unsafe"
 
 	"github.com/dgraph-io/ristretto/v2"
 )
@@ -19,8 +17,8 @@ import (
 // *Decompressed keeps nothing.
 type Decompressed struct {
 	rc      *ristretto.Cache[string, []byte]
-	maxItem int64     // largest body kept
-	keys    sync.Pool // *[]byte: room to build a lookup key in
+	maxItem int64      // largest body kept
+	keys    lookupKeys // room to build a lookup key in
 }
 
 // NewDecompressed builds a Decompressed within budget bytes; a page whose
@@ -35,9 +33,7 @@ func NewDecompressed(budget int64) (*Decompressed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: decompressed bodies: %w", err)
 	}
-	d := &Decompressed{rc: rc, maxItem: budget / 8}
-	d.keys.New = func() any { b := make([]byte, 0, 256); return &b }
-	return d, nil
+	return &Decompressed{rc: rc, maxItem: budget / 8}, nil
 }
 
 // Body returns p's decompressed body, or nil: decompress while writing.
@@ -46,11 +42,10 @@ func (d *Decompressed) Body(p *Page) []byte {
 	if d == nil || p.PlainLen > d.maxItem {
 		return nil
 	}
-	kb := d.keys.Get().(*[]byte)
-	defer d.keys.Put(kb)
-	key := plainKey((*kb)[:0], p)
-	*kb = key
-	if body, ok := d.get(key); ok {
+	kb := d.keys.get()
+	defer d.keys.put(kb)
+	*kb = plainKey(*kb, p)
+	if body, ok := d.rc.Get(view(*kb)); ok {
 		return body
 	}
 	if p.NotePlainHit() < 2 {
@@ -65,7 +60,7 @@ func (d *Decompressed) Body(p *Page) []byte {
 		return nil
 	}
 	body := buf.Bytes()
-	d.rc.Set(string(key), body, int64(len(body))+int64(len(key))+64)
+	d.rc.Set(string(*kb), body, int64(len(body))+int64(len(*kb))+64)
 	return body
 }
 
@@ -93,15 +88,9 @@ func (d *Decompressed) Peek(p *Page) []byte {
 	if d == nil || p.PlainLen > d.maxItem {
 		return nil
 	}
-	kb := d.keys.Get().(*[]byte)
-	defer d.keys.Put(kb)
-	*kb = plainKey((*kb)[:0], p)
-	body, _ := d.get(*kb)
+	kb := d.keys.get()
+	defer d.keys.put(kb)
+	*kb = plainKey(*kb, p)
+	body, _ := d.rc.Get(view(*kb))
 	return body
-}
-
-// get looks up the copy under key without making a string of it:
-// ristretto reads a key only to hash it.
-func (d *Decompressed) get(key []byte) ([]byte, bool) {
-	return d.rc.Get(unsafe.String(unsafe.SliceData(key), len(key)))
 }

@@ -48,8 +48,8 @@ func (k Key) String() string {
 	return k.Host + k.Path + "?" + k.Query
 }
 
-// Append appends the string form of k (see String) to b: a caller that
-// keeps b can look a key up ([Store.GetBytes]) without allocating.
+// Append appends the string form of k (see String) to b: [Store.Get]
+// builds it in lent room and looks it up without allocating.
 func (k Key) Append(b []byte) []byte {
 	b = append(b, k.Host...)
 	b = append(b, k.Path...)

@@ -153,7 +153,8 @@ func (p *Page) VariantID() string {
 		}
 		return ""
 	}
-	return string(p.AppendVariantID(make([]byte, 0, 64)))
+	var room [64]byte
+	return string(p.AppendVariantID(room[:0]))
 }
 
 // AppendVariantID appends p.VariantID() to b, for a caller that builds a

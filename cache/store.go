@@ -9,7 +9,6 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/dgraph-io/ristretto/v2"
 )
@@ -77,7 +76,7 @@ type Store struct {
 	gen      atomic.Uint64 // last generation handed out
 	seed     maphash.Seed
 	locks    [256]sync.Mutex // serialise Put and Delete per key (by hash)
-	keys     sync.Pool       // *[]byte: room to build a key's string form in
+	keys     lookupKeys      // room to build a key's string form in
 }
 
 // New builds a Store.
@@ -86,7 +85,6 @@ func New(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("cache: MaxBytes must be positive, got %d", cfg.MaxBytes)
 	}
 	s := &Store{maxBytes: cfg.MaxBytes, onEvict: cfg.OnEvict, index: newIndex(), seed: maphash.MakeSeed()}
-	s.keys.New = func() any { b := make([]byte, 0, 128); return &b }
 	// About ten counters per page that may be stored (ristretto's advice:
 	// 10x the number of items), counting 8 KiB a page: a gzip-stored page
 	// of 16-40 KiB of HTML costs 5-10 KiB with its headers and overhead.
@@ -135,13 +133,12 @@ func (s *Store) NextGen() uint64 { return s.gen.Add(1) }
 
 // Get returns the entry stored under key, or nil.
 func (s *Store) Get(key Key) *Entry {
-	// The key's string form is built in pooled room and looked up through
-	// a view of it: a hit allocates nothing. ristretto reads a key only to
-	// hash it, and keeps the hashes, never the key.
-	kb := s.keys.Get().(*[]byte)
-	*kb = key.Append((*kb)[:0])
-	e := s.get(unsafe.String(unsafe.SliceData(*kb), len(*kb)))
-	s.keys.Put(kb)
+	// Built in lent room and looked up through a view of it: a hit
+	// allocates nothing.
+	kb := s.keys.get()
+	*kb = key.Append(*kb)
+	e := s.get(view(*kb))
+	s.keys.put(kb)
 	return e
 }
 

@@ -40,8 +40,8 @@ const (
 	// may count as quiet: no fills.
 	quietBytes = 1 << 20
 	// quietCPU is the CPU time (user and system) of one tick under which
-	// the process may count as quiet: 2 % of a core, a few hundred hits a
-	// second at most. A hit allocates next to nothing, so allocation alone
+	// the process may count as quiet: 2 % of a core, some 2,000 hits a
+	// second at most (about 9 µs of CPU each). A hit allocates next to nothing, so allocation alone
 	// would call a process answering 10,000 hits a second quiet, and the
 	// trim's collection would land in the middle of its traffic.
 	quietCPU = tick / 50
