@@ -6,7 +6,7 @@
 #   QUICK=1 bench/run.sh         # smoke run: 2 rounds of 2 s, smaller fills
 #
 # Knobs (environment): ROUNDS, DURATION, CONNS, THREADS, ORIGIN_DELAY,
-# SYSTEMS, MEM_PAGES, STORM_PAGES, BURST_N, REVALIDATE_CONCURRENCY,
+# SYSTEMS, MEM_PAGES, MEM_ROUNDS, STORM_PAGES, BURST_N, REVALIDATE_CONCURRENCY,
 # PACED_ROUNDS, PACED_DURATION, PACE_MS, LOADED_CONNS, LOADED_PACE_MS, BASE_PORT, MAX_TIME, KEEP_TMP,
 # RESULTS_DIR. See bench/README.md.
 #
@@ -26,6 +26,7 @@ if [[ $QUICK == 1 ]]; then
     ROUNDS=${ROUNDS:-2}
     DURATION=${DURATION:-2s}
     MEM_PAGES=${MEM_PAGES:-2000}
+    MEM_ROUNDS=${MEM_ROUNDS:-1}
     STORM_PAGES=${STORM_PAGES:-200}
     PACED_ROUNDS=${PACED_ROUNDS:-1}
     PACED_DURATION=${PACED_DURATION:-2s}
@@ -37,6 +38,7 @@ THREADS=${THREADS:-2}
 ORIGIN_DELAY=${ORIGIN_DELAY:-50ms}
 SYSTEMS=${SYSTEMS:-"ceiling nginx varnish isrproxy"}
 MEM_PAGES=${MEM_PAGES:-10000}
+MEM_ROUNDS=${MEM_ROUNDS:-3}
 STORM_PAGES=${STORM_PAGES:-1000}
 BURST_N=${BURST_N:-200}
 REVALIDATE_CONCURRENCY=${REVALIDATE_CONCURRENCY:-4}
@@ -326,19 +328,27 @@ metric() { # metric NAME -> isrproxy's value of a Prometheus gauge (0 if absent)
     v=$(curl -s -m 5 "http://127.0.0.1:$PORT_ISR_ADMIN/metrics" | awk -v m="$1" '$1 == m {printf "%.0f", $2; exit}' || true)
     echo "${v:-0}"
 }
-for s in $CACHES; do
-    log "memory: $s stores $MEM_PAGES new pages (browser clients)"
-    store_before=0
-    [[ $s == isrproxy ]] && store_before=$(metric isrproxy_cache_bytes)
-    sleep 2 # both readings of a process idle for 2 s: garbage left by the checks counts in neither
-    before=$(mem_bytes "$s")
-    out=$(timeout 600 "$BIN/fill" -url "${URL[$s]}" -from 600000 -count "$MEM_PAGES" -conc 64 -ae "$BROWSER_AE") || warn "memory fill failed on $s"
-    sleep 2
-    after=$(mem_bytes "$s")
-    store_after=0
-    [[ $s == isrproxy ]] && store_after=$(metric isrproxy_cache_bytes)
-    record "{\"kind\":\"memory\",\"system\":\"$s\",\"pages\":$MEM_PAGES,\"before_bytes\":$before,\"after_bytes\":$after,\"store_before_bytes\":$store_before,\"store_after_bytes\":$store_after,\"fill\":${out:-null}}"
-    log "  $s: $(((after - before) / MEM_PAGES)) bytes per page ($before -> $after)"
+# MEM_ROUNDS rounds, each storing MEM_PAGES pages not stored before, the
+# order of the caches rotated: one reading of a process's RSS moves by 5-10%
+# with its allocator's timing, so the figure is the median of the rounds.
+read -r -a MEM_CS <<<"$CACHES"
+for ((r = 1; r <= MEM_ROUNDS; r++)); do
+    from=$((600000 + (r - 1) * MEM_PAGES))
+    for ((i = 0; i < ${#MEM_CS[@]}; i++)); do
+        s=${MEM_CS[$(((i + r) % ${#MEM_CS[@]}))]}
+        log "memory round $r: $s stores $MEM_PAGES new pages (browser clients)"
+        store_before=0
+        [[ $s == isrproxy ]] && store_before=$(metric isrproxy_cache_bytes)
+        sleep 2 # both readings of a process idle for 2 s: garbage left by the checks counts in neither
+        before=$(mem_bytes "$s")
+        out=$(timeout 600 "$BIN/fill" -url "${URL[$s]}" -from "$from" -count "$MEM_PAGES" -conc 64 -ae "$BROWSER_AE") || warn "memory fill failed on $s"
+        sleep 2
+        after=$(mem_bytes "$s")
+        store_after=0
+        [[ $s == isrproxy ]] && store_after=$(metric isrproxy_cache_bytes)
+        record "{\"kind\":\"memory\",\"system\":\"$s\",\"round\":$r,\"pages\":$MEM_PAGES,\"before_bytes\":$before,\"after_bytes\":$after,\"store_before_bytes\":$store_before,\"store_after_bytes\":$store_after,\"fill\":${out:-null}}"
+        log "  $s: $(((after - before) / MEM_PAGES)) bytes per page ($before -> $after)"
+    done
 done
 
 # --- throughput scenarios -----------------------------------------------------------
@@ -467,7 +477,7 @@ meta=$(
     cat <<EOF
 {"date":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","machine":{"cpu":"${cpu//\"/}","cores":$(nproc),"mem_mib":$(awk '/MemTotal/{print int($2/1024)}' /proc/meminfo),"kernel":"$(uname -r)"},
 "versions":{"go":"$(go env GOVERSION)","nginx":"$(nginx -v 2>&1 | sed 's/.*\///')","varnish":"$(varnishd -V 2>&1 | head -1 | sed 's/.*(\(varnish-[^ ]*\).*/\1/')","wrk":"$(wrk -v 2>&1 | head -1 | awk '{print $2}')","isrproxy":"${ISR_COMMIT}"},
-"knobs":{"quick":$QUICK,"rounds":$ROUNDS,"duration":"$DURATION","conns":$CONNS,"threads":$THREADS,"paced_rounds":$PACED_ROUNDS,"paced_duration":"$PACED_DURATION","pace_ms":$PACE_MS,"loaded_conns":$LOADED_CONNS,"loaded_pace_ms":$LOADED_PACE_MS,"origin_delay":"$ORIGIN_DELAY","stored_pages":$STORED_PAGES,"mem_pages":$MEM_PAGES,"storm_pages":$STORM_PAGES,"burst_n":$BURST_N,"revalidate_concurrency":$REVALIDATE_CONCURRENCY},
+"knobs":{"quick":$QUICK,"rounds":$ROUNDS,"duration":"$DURATION","conns":$CONNS,"threads":$THREADS,"paced_rounds":$PACED_ROUNDS,"paced_duration":"$PACED_DURATION","pace_ms":$PACE_MS,"loaded_conns":$LOADED_CONNS,"loaded_pace_ms":$LOADED_PACE_MS,"origin_delay":"$ORIGIN_DELAY","stored_pages":$STORED_PAGES,"mem_pages":$MEM_PAGES,"mem_rounds":$MEM_ROUNDS,"storm_pages":$STORM_PAGES,"burst_n":$BURST_N,"revalidate_concurrency":$REVALIDATE_CONCURRENCY},
 "systems":"$SYSTEMS"}
 EOF
 )

@@ -175,13 +175,19 @@ type burstRow struct {
 	OriginDelayMs     float64   `json:"origin_delay_ms"`
 }
 
+// memoryRow is one system's memory per stored page: the median over
+// rounds, each storing Pages new pages; BeforeBytes and AfterBytes are the
+// first round's readings.
 type memoryRow struct {
 	System       string  `json:"system"`
 	Pages        int     `json:"pages"`
+	Rounds       int     `json:"rounds"`
 	BytesPerPage float64 `json:"bytes_per_page"`
-	BeforeBytes  float64 `json:"before_bytes"`
-	AfterBytes   float64 `json:"after_bytes"`
-	FillErrors   int     `json:"fill_errors"`
+	// ByRound is each round's bytes per page, in round order.
+	ByRound     []float64 `json:"bytes_per_page_by_round"`
+	BeforeBytes float64   `json:"before_bytes"`
+	AfterBytes  float64   `json:"after_bytes"`
+	FillErrors  int       `json:"fill_errors"`
 	// StoreBytesPerPage is the system's own count of stored bytes per page
 	// (isrproxy_cache_bytes), when it has one: the rest of BytesPerPage is
 	// index, allocator and garbage-collector overhead.
@@ -230,6 +236,8 @@ type results struct {
 	Storm      *stormRow       `json:"storm,omitempty"`
 	Targets    []target        `json:"targets"`
 	Warnings   []string        `json:"warnings"`
+
+	memoryRounds map[string]map[int]memoryRow // [system][round], for the same-round ratios
 }
 
 var scenarios = []string{"hot-identity", "hot-browser", "uniform-identity", "uniform-browser"}
@@ -335,7 +343,7 @@ func analyse(recs []record) *results {
 	cpu := map[string]map[int]map[string]float64{}       // µs per request, wrk runs
 	var quiet, storm *record
 	bursts := map[string][]*burstResult{}
-	mem := map[string]memoryRow{}
+	mem := map[string]map[int]memoryRow{} // mem[system][round]
 	for i := range recs {
 		r := &recs[i]
 		if r.System != "" {
@@ -381,9 +389,12 @@ func analyse(recs []record) *results {
 				row.FillErrors = r.Fill.Errors + (r.Fill.Requests - r.Fill.Status["200"])
 			}
 			if row.FillErrors > 0 {
-				res.Warnings = append(res.Warnings, fmt.Sprintf("memory fill of %s: %d failed requests", r.System, row.FillErrors))
+				res.Warnings = append(res.Warnings, fmt.Sprintf("memory fill of %s round %d: %d failed requests", r.System, r.Round, row.FillErrors))
 			}
-			mem[r.System] = row
+			if mem[r.System] == nil {
+				mem[r.System] = map[int]memoryRow{}
+			}
+			mem[r.System][r.Round] = row
 		case "storm-quiet":
 			quiet = r
 		case "storm":
@@ -471,10 +482,23 @@ func analyse(recs []record) *results {
 		res.Burst = append(res.Burst, row)
 	}
 	for _, sys := range res.Systems {
-		if m, ok := mem[sys]; ok {
-			res.Memory = append(res.Memory, m)
+		rounds := sortedKeys(mem[sys])
+		if len(rounds) == 0 {
+			continue
 		}
+		first := mem[sys][rounds[0]]
+		row := memoryRow{System: sys, Pages: first.Pages, Rounds: len(rounds), BeforeBytes: first.BeforeBytes, AfterBytes: first.AfterBytes}
+		var own []float64
+		for _, rd := range rounds {
+			m := mem[sys][rd]
+			row.ByRound = append(row.ByRound, m.BytesPerPage)
+			own = append(own, m.StoreBytesPerPage)
+			row.FillErrors += m.FillErrors
+		}
+		row.BytesPerPage, row.StoreBytesPerPage = median(row.ByRound), median(own)
+		res.Memory = append(res.Memory, row)
 	}
+	res.memoryRounds = mem
 	if storm != nil && storm.Storm != nil {
 		st := storm.Storm
 		row := &stormRow{Pages: st.Pages, Acked: st.Acked, Errors: st.Errors, Stale: st.Stale,
@@ -617,18 +641,18 @@ func targets(res *results, wrk map[string]map[int]map[string]*wrkResult) []targe
 		info(sc+": p99 vs nginx at saturation", median(p99Nginx), "<=", 1.0, "×")
 		add(sc+": CPU per hit vs the ceiling", median(cpuCeil), "<=", 0.8, "×")
 	}
-	mem := map[string]float64{}
-	for _, m := range res.Memory {
-		mem[m.System] = m.BytesPerPage
-	}
-	if isr, ok := mem["isrproxy"]; ok {
-		if v, ok := mem["varnish"]; ok && v > 0 {
-			add("memory per page vs Varnish", isr/v, "<=", 0.9, "×")
+	// Memory: the median of same-round ratios, like the rest.
+	memRatio := func(peer string) float64 {
+		var rs []float64
+		for rd, isr := range res.memoryRounds["isrproxy"] {
+			if p, ok := res.memoryRounds[peer][rd]; ok && p.BytesPerPage > 0 {
+				rs = append(rs, isr.BytesPerPage/p.BytesPerPage)
+			}
 		}
-		if n, ok := mem["nginx"]; ok && n > 0 {
-			add("memory per page vs nginx", isr/n, "<=", 0.3, "×")
-		}
+		return median(rs)
 	}
+	add("memory per page vs Varnish", memRatio("varnish"), "<=", 0.9, "×")
+	add("memory per page vs nginx", memRatio("nginx"), "<=", 0.3, "×")
 	floorMs := -1.0 // the ceiling answering the same burst from memory
 	for _, b := range res.Burst {
 		if b.System == "ceiling" {
@@ -737,6 +761,15 @@ func pacedRows(paced map[string]map[int]map[string]*wrkResult, systems []string,
 	return rows
 }
 
+// fmtRounds is a list of per-round figures, "8288 · 7626 · 7842".
+func fmtRounds(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.0f", x)
+	}
+	return strings.Join(parts, " · ")
+}
+
 // fmtRPS is the row's rate, with a * when the system could not carry the
 // load offered.
 func fmtRPS(r pacedRow) string {
@@ -811,13 +844,13 @@ func writeText(w io.Writer, res *results) {
 	}
 	if len(res.Memory) > 0 {
 		fmt.Fprintln(w, "\nMemory per stored page")
-		fmt.Fprintln(tw, "system\tpages\tbytes/page\tKiB/page\tits own count of stored bytes/page\t")
+		fmt.Fprintln(tw, "system\tpages a round\tbytes/page (median)\tby round\tits own count of stored bytes/page\t")
 		for _, m := range res.Memory {
 			own := "—"
 			if m.StoreBytesPerPage > 0 {
 				own = fmt.Sprintf("%.0f", m.StoreBytesPerPage)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%s\t\n", m.System, m.Pages, m.BytesPerPage, m.BytesPerPage/1024, own)
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t\n", m.System, m.Pages, m.BytesPerPage, fmtRounds(m.ByRound), own)
 		}
 		tw.Flush()
 	}
@@ -921,13 +954,13 @@ func writeMarkdown(w io.Writer, res *results) {
 		}
 	}
 	if len(res.Memory) > 0 {
-		fmt.Fprintf(w, "\n| memory | pages | bytes per stored page | its own count of stored bytes per page |\n|---|--:|--:|--:|\n")
+		fmt.Fprintf(w, "\n| memory | pages a round | bytes per stored page (median) | by round | its own count of stored bytes per page |\n|---|--:|--:|--:|--:|\n")
 		for _, m := range res.Memory {
 			own := "—"
 			if m.StoreBytesPerPage > 0 {
 				own = fmt.Sprintf("%.0f", m.StoreBytesPerPage)
 			}
-			fmt.Fprintf(w, "| %s | %d | %.0f | %s |\n", m.System, m.Pages, m.BytesPerPage, own)
+			fmt.Fprintf(w, "| %s | %d | %.0f | %s | %s |\n", m.System, m.Pages, m.BytesPerPage, fmtRounds(m.ByRound), own)
 		}
 	}
 	if s := res.Storm; s != nil {
