@@ -757,6 +757,23 @@ func pacedRows(paced map[string]map[int]map[string]*wrkResult, systems []string,
 			row.P99VsVarnish, row.P99VsNginx = orZero(median(vsVarnish)), orZero(median(vsNginx))
 			rows = append(rows, row)
 		}
+		// A peer at its capacity over the rounds (its median) gives no
+		// ratio, even if a round of it fell below.
+		for i := range rows {
+			if rows[i].Scenario != sc || !rows[i].Short {
+				continue
+			}
+			for j := range rows {
+				if rows[j].Scenario == sc && rows[j].System == "isrproxy" {
+					switch rows[i].System {
+					case "varnish":
+						rows[j].P99VsVarnish = 0
+					case "nginx":
+						rows[j].P99VsNginx = 0
+					}
+				}
+			}
+		}
 	}
 	return rows
 }
