@@ -402,22 +402,17 @@ for scen in hot-identity hot-browser uniform-identity uniform-browser; do
     done
 done
 
-for scen in hot-identity hot-browser uniform-identity uniform-browser; do
-    log "scenario $scen at equal load: $PACED_ROUNDS rounds of $PACED_DURATION, $CONNS connections, $PACE_MS ms between an answer and the next request"
-    for ((r = 1; r <= PACED_ROUNDS; r++)); do
-        for s in $(rotated "$r"); do
-            run_wrk paced "$scen" "$s" "$r"
-            sleep 0.5
-        done
-    done
-done
-
-for scen in hot-identity hot-browser uniform-identity uniform-browser; do
-    log "scenario $scen at equal load near capacity: $PACED_ROUNDS rounds of $PACED_DURATION, $LOADED_CONNS connections, $LOADED_PACE_MS ms between an answer and the next request"
-    for ((r = 1; r <= PACED_ROUNDS; r++)); do
-        for s in $(rotated "$r"); do
-            run_wrk loaded "$scen" "$s" "$r"
-            sleep 0.5
+# At equal load: light (paced), then near capacity (loaded).
+for kind in paced loaded; do
+    what="$CONNS connections, $PACE_MS ms"
+    [[ $kind == loaded ]] && what="$LOADED_CONNS connections, $LOADED_PACE_MS ms"
+    for scen in hot-identity hot-browser uniform-identity uniform-browser; do
+        log "scenario $scen at equal load ($kind): $PACED_ROUNDS rounds of $PACED_DURATION, $what between an answer and the next request"
+        for ((r = 1; r <= PACED_ROUNDS; r++)); do
+            for s in $(rotated "$r"); do
+                run_wrk "$kind" "$scen" "$s" "$r"
+                sleep 0.5
+            done
         done
     done
 done

@@ -151,10 +151,10 @@ type pacedRow struct {
 	P99Ms    float64 `json:"p99_ms_median"`
 	P999Ms   float64 `json:"p999_ms_median"`
 	Errors   int64   `json:"errors"`
-	// Short is true when the system answered at its capacity (within
-	// atCapacity of its median rate at saturation): it could not carry
-	// the load offered, its p99 is its saturation's, and no ratio is
-	// taken against it.
+	// Short is true when the system answered at its capacity (at
+	// atCapacity of its median rate at saturation or more): it could not
+	// carry the load offered, its p99 is its saturation's, and no ratio
+	// is taken against it.
 	Short bool `json:"short_of_the_load,omitempty"`
 	// Same-round medians of isrproxy's p99 over the peer's (isrproxy's
 	// row), from the rounds where the peer carried the load.
