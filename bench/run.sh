@@ -299,8 +299,8 @@ done
 
 # --- memory per stored page ----------------------------------------------------
 # Measured early, on processes that have just served the warm-up (so their
-# connections, threads and buffers exist) and hold only the 1,000 warm pages:
-# the delta is what the new pages cost.
+# connections, threads and buffers exist) and hold the 1,000 warm pages and
+# the earlier rounds' pages: each round's delta is what its new pages cost.
 kb_field() { # kb_field FILE FIELD -> the field's kB value, 0 when absent
     local v
     v=$(awk -v f="$2" '$1 == f":" {print $2; exit}' "$1" 2>/dev/null || true)

@@ -157,7 +157,7 @@ type pacedRow struct {
 	// is taken against it.
 	Short bool `json:"short_of_the_load,omitempty"`
 	// Same-round medians of isrproxy's p99 over the peer's (isrproxy's
-	// row), from the rounds where the peer carried the load.
+	// row); none against a peer that could not carry the load (Short).
 	P99VsVarnish float64 `json:"p99_ratio_vs_varnish,omitempty"`
 	P99VsNginx   float64 `json:"p99_ratio_vs_nginx,omitempty"`
 }
@@ -236,8 +236,6 @@ type results struct {
 	Storm      *stormRow       `json:"storm,omitempty"`
 	Targets    []target        `json:"targets"`
 	Warnings   []string        `json:"warnings"`
-
-	memoryRounds map[string]map[int]memoryRow // [system][round], for the same-round ratios
 }
 
 var scenarios = []string{"hot-identity", "hot-browser", "uniform-identity", "uniform-browser"}
@@ -498,7 +496,6 @@ func analyse(recs []record) *results {
 		row.BytesPerPage, row.StoreBytesPerPage = median(row.ByRound), median(own)
 		res.Memory = append(res.Memory, row)
 	}
-	res.memoryRounds = mem
 	if storm != nil && storm.Storm != nil {
 		st := storm.Storm
 		row := &stormRow{Pages: st.Pages, Acked: st.Acked, Errors: st.Errors, Stale: st.Stale,
@@ -525,7 +522,7 @@ func analyse(recs []record) *results {
 		}
 		res.Storm = row
 	}
-	res.Targets = targets(res, wrk)
+	res.Targets = targets(res, wrk, mem)
 	return res
 }
 
@@ -572,7 +569,7 @@ func sortedKeys[V any](m map[int]V) []int {
 
 // targets evaluates isrproxy against the performance targets (docs/performance.md#targets). Nothing here fails
 // the run: the machine is noisy, and the numbers are for people.
-func targets(res *results, wrk map[string]map[int]map[string]*wrkResult) []target {
+func targets(res *results, wrk map[string]map[int]map[string]*wrkResult, mem map[string]map[int]memoryRow) []target {
 	ts := []target{}
 	if !slices.Contains(res.Systems, "isrproxy") {
 		return ts
@@ -589,9 +586,10 @@ func targets(res *results, wrk map[string]map[int]map[string]*wrkResult) []targe
 		ts = append(ts, target{Name: name, Value: v, Op: op, Target: t, Met: met, Unit: unit})
 	}
 	info := func(name string, v float64, op string, t float64, unit string) {
+		n := len(ts)
 		add(name, v, op, t, unit)
-		if n := len(ts); n > 0 && ts[n-1].Name == name {
-			ts[n-1].Info = true
+		if len(ts) > n {
+			ts[n].Info = true
 		}
 	}
 	// Same-round ratios against Varnish and nginx: browsers (gzip) are
@@ -644,8 +642,8 @@ func targets(res *results, wrk map[string]map[int]map[string]*wrkResult) []targe
 	// Memory: the median of same-round ratios, like the rest.
 	memRatio := func(peer string) float64 {
 		var rs []float64
-		for rd, isr := range res.memoryRounds["isrproxy"] {
-			if p, ok := res.memoryRounds[peer][rd]; ok && p.BytesPerPage > 0 {
+		for rd, isr := range mem["isrproxy"] {
+			if p, ok := mem[peer][rd]; ok && p.BytesPerPage > 0 {
 				rs = append(rs, isr.BytesPerPage/p.BytesPerPage)
 			}
 		}
@@ -695,14 +693,8 @@ func equalLoadP99(res *results, sc, peer string) (string, float64) {
 		name string
 		rows []pacedRow
 	}{{"near capacity", res.Loaded}, {"light", res.Paced}} {
-		short := false
 		for _, r := range level.rows {
-			if r.Scenario == sc && r.System == peer {
-				short = r.Short
-			}
-		}
-		for _, r := range level.rows {
-			if r.Scenario != sc || r.System != "isrproxy" || short {
+			if r.Scenario != sc || r.System != "isrproxy" {
 				continue
 			}
 			v := r.P99VsNginx
@@ -718,15 +710,11 @@ func equalLoadP99(res *results, sc, peer string) (string, float64) {
 }
 
 // pacedRows sums up the runs at equal load, with isrproxy's p99 as
-// same-round ratios to Varnish's and nginx's, taken in the rounds where
-// the peer carried the load: it answered under atCapacity of its rate at
-// saturation (capacity[scenario][system], the wrk runs' median).
+// same-round ratios to Varnish's and nginx's. A system whose median rate
+// reached atCapacity of its rate at saturation (capacity[scenario][system],
+// the wrk runs' median) is Short, and no ratio is taken against it.
 func pacedRows(paced map[string]map[int]map[string]*wrkResult, systems []string, capacity map[string]map[string]float64) []pacedRow {
 	rows := []pacedRow{}
-	carried := func(sc, sys string, w *wrkResult) bool {
-		c, ok := capacity[sc][sys]
-		return !ok || w.RPS < atCapacity*c
-	}
 	for _, sc := range scenarios {
 		for _, sys := range systems {
 			row := pacedRow{Scenario: sc, System: sys}
@@ -743,10 +731,10 @@ func pacedRows(paced map[string]map[int]map[string]*wrkResult, systems []string,
 				if sys != "isrproxy" {
 					continue
 				}
-				if v := paced[sc][rd]["varnish"]; v != nil && v.P99 > 0 && carried(sc, "varnish", v) {
+				if v := paced[sc][rd]["varnish"]; v != nil && v.P99 > 0 {
 					vsVarnish = append(vsVarnish, w.P99/v.P99)
 				}
-				if n := paced[sc][rd]["nginx"]; n != nil && n.P99 > 0 && carried(sc, "nginx", n) {
+				if n := paced[sc][rd]["nginx"]; n != nil && n.P99 > 0 {
 					vsNginx = append(vsNginx, w.P99/n.P99)
 				}
 			}
@@ -760,20 +748,20 @@ func pacedRows(paced map[string]map[int]map[string]*wrkResult, systems []string,
 			row.P99VsVarnish, row.P99VsNginx = orZero(median(vsVarnish)), orZero(median(vsNginx))
 			rows = append(rows, row)
 		}
-		// A peer at its capacity over the rounds (its median) gives no
-		// ratio, even if a round of it fell below.
-		for i := range rows {
-			if rows[i].Scenario != sc || !rows[i].Short {
-				continue
+		// No ratio against a peer that could not carry the load.
+		short := map[string]bool{}
+		for _, r := range rows {
+			if r.Scenario == sc {
+				short[r.System] = r.Short
 			}
-			for j := range rows {
-				if rows[j].Scenario == sc && rows[j].System == "isrproxy" {
-					switch rows[i].System {
-					case "varnish":
-						rows[j].P99VsVarnish = 0
-					case "nginx":
-						rows[j].P99VsNginx = 0
-					}
+		}
+		for i := range rows {
+			if rows[i].Scenario == sc && rows[i].System == "isrproxy" {
+				if short["varnish"] {
+					rows[i].P99VsVarnish = 0
+				}
+				if short["nginx"] {
+					rows[i].P99VsNginx = 0
 				}
 			}
 		}
